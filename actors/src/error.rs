@@ -1,0 +1,68 @@
+//! Domain errors of the storage layer.
+//!
+//! They name what went wrong in queue terms and carry what a message needs; they know
+//! nothing of HTTP. The transport maps each variant to a status code in exactly one place.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StorageError {
+    #[error("Queue {queue} does not exist for project {project}")]
+    QueueDoesNotExist { project: String, queue: String },
+
+    #[error("Message {id} does not exist in queue {queue} for project {project}")]
+    MessageDoesNotExist {
+        id: String,
+        queue: String,
+        project: String,
+    },
+
+    #[error("Claim {id} does not exist in queue {queue} for project {project}")]
+    ClaimDoesNotExist {
+        id: String,
+        queue: String,
+        project: String,
+    },
+
+    #[error("Subscription {id} does not exist in queue {queue} for project {project}")]
+    SubscriptionDoesNotExist {
+        id: String,
+        queue: String,
+        project: String,
+    },
+
+    /// Delete without a claim id of a message held by a live claim.
+    #[error("Message {id} is claimed")]
+    MessageIsClaimed { id: String },
+
+    /// A claim id was given, but no live claim with that id exists.
+    #[error("The specified claim does not exist or has expired")]
+    ClaimNotValid,
+
+    /// A live claim id was given, but the message is held by another claim or by none.
+    #[error("Message {id} is not claimed by {claim}")]
+    MessageNotClaimedBy { id: String, claim: String },
+
+    /// The batch is larger than the queue's `_max_messages_post_size`.
+    #[error("Message collection size is too large. Max size {max}")]
+    PostTooLarge { max: u64 },
+
+    /// The backend could not serve the request (connection lost, timeout, mailbox closed).
+    /// The text is for logs only; it never reaches a client.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<sea_orm::DbErr> for StorageError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        StorageError::Unavailable(e.to_string())
+    }
+}
+
+impl From<actix::MailboxError> for StorageError {
+    fn from(e: actix::MailboxError) -> Self {
+        StorageError::Unavailable(format!("actor mailbox: {e}"))
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

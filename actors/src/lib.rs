@@ -1,0 +1,32 @@
+//! # zaqar-actors: everything behind a mailbox
+//!
+//! The HTTP layer (the root crate) never touches a database: it sends a request message,
+//! wrapped in a [`Traced`] envelope, to a [`PoolRouter`], which forwards it to the
+//! [`StorageActor`] of the pool that holds the queue. This crate has no HTTP dependency.
+//!
+//! ## Layout
+//! - [`envelope`]: `Traced<M>`, the envelope that carries the sender's span and enqueue time,
+//!   and the helper that runs a handler inside its per-hop child span.
+//! - [`messages`]: one message type per storage operation, and the [`StorageRequest`] trait
+//!   that lets one generic handler serve them all.
+//! - [`model`]: queues, messages, claims, subscriptions and queue defaults.
+//! - [`error`]: [`StorageError`], the domain errors (no status codes here).
+//! - [`clock`]: the time source every expiry decision reads, adjustable in tests.
+//! - [`router`]: the `PoolRouter` actor.
+//! - [`storage`]: the `DataStore` contract, the generic `StorageActor` and the backends
+//!   (`sql` on sea-orm for SQLite and PostgreSQL; `faulty` for failure tests).
+
+pub mod clock;
+pub mod envelope;
+pub mod error;
+pub mod messages;
+pub mod model;
+pub mod router;
+pub mod storage;
+
+pub use clock::Clock;
+pub use envelope::Traced;
+pub use error::StorageError;
+pub use messages::StorageRequest;
+pub use router::PoolRouter;
+pub use storage::{actor::StorageActor, DataStore};

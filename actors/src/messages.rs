@@ -1,0 +1,130 @@
+//! The request messages the HTTP layer sends through the router to a storage actor.
+//!
+//! There is one message type per storage operation. Each implements [`StorageRequest`]: its
+//! name (for spans) and how it runs against a [`DataStore`]. Because of that, the router and
+//! the storage actor each need a single generic handler instead of one per message, and
+//! adding an operation is one entry in the table below plus one `DataStore` method.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::error::StorageError;
+use crate::model::{
+    Claim, ListFilter, Message, Metadata, NewMessage, QueueEntry, QueueId, QueueStats,
+    Subscription, SubscriptionUpdate,
+};
+use crate::storage::DataStore;
+
+/// A future that runs on the receiving actor's thread.
+pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// A message that a storage actor can serve.
+pub trait StorageRequest:
+    actix::Message<Result = Result<<Self as StorageRequest>::Output, StorageError>> + Send + 'static
+{
+    /// The message's name in span names (`SqlStore PostMessages`).
+    const NAME: &'static str;
+    type Output: Send + 'static;
+
+    fn execute(
+        self,
+        store: Arc<dyn DataStore>,
+    ) -> LocalBoxFuture<Result<Self::Output, StorageError>>;
+}
+
+macro_rules! storage_requests {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident { $($field:ident : $ty:ty),* $(,)? } -> $out:ty
+            = |$m:ident, $store:ident| $call:expr;
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[derive(Debug)]
+        pub struct $name { $(pub $field: $ty),* }
+
+        impl actix::Message for $name {
+            type Result = Result<$out, StorageError>;
+        }
+
+        impl StorageRequest for $name {
+            const NAME: &'static str = stringify!($name);
+            type Output = $out;
+
+            fn execute(self, $store: Arc<dyn DataStore>) -> LocalBoxFuture<Result<$out, StorageError>> {
+                let $m = self;
+                Box::pin(async move { $call.await })
+            }
+        }
+    )*};
+}
+
+storage_requests! {
+    /// Is the backend reachable?
+    Ping {} -> () = |_m, s| s.ping();
+
+    /// Create a queue; `true` when it did not exist before.
+    CreateQueue { queue: QueueId, metadata: Metadata } -> bool
+        = |m, s| s.create_queue(&m.queue, m.metadata);
+    /// The stored metadata of a queue; `None` when the queue was never created.
+    GetQueueMetadata { queue: QueueId } -> Option<Metadata>
+        = |m, s| s.queue_metadata(&m.queue);
+    /// Replace the metadata of an existing queue.
+    SetQueueMetadata { queue: QueueId, metadata: Metadata } -> ()
+        = |m, s| s.set_queue_metadata(&m.queue, m.metadata);
+    /// Delete a queue with its messages, claims and subscriptions.
+    DeleteQueue { queue: QueueId } -> () = |m, s| s.delete_queue(&m.queue);
+    /// A page of a project's queues, by name.
+    ListQueues { project: String, marker: Option<String>, limit: u32 } -> Vec<QueueEntry>
+        = |m, s| s.list_queues(&m.project, m.marker, m.limit);
+    /// Message counts and the oldest and newest message.
+    GetQueueStats { queue: QueueId } -> QueueStats = |m, s| s.queue_stats(&m.queue);
+    /// Delete the unclaimed messages and/or the subscriptions of a queue.
+    PurgeQueue { queue: QueueId, messages: bool, subscriptions: bool } -> ()
+        = |m, s| s.purge_queue(&m.queue, m.messages, m.subscriptions);
+
+    /// Post a batch atomically; answers the new ids in order.
+    PostMessages { queue: QueueId, client_id: String, messages: Vec<NewMessage>, size: u64 } -> Vec<String>
+        = |m, s| s.post_messages(&m.queue, &m.client_id, m.messages, m.size);
+    /// A page of messages in FIFO order after `marker`.
+    ListMessages { queue: QueueId, filter: ListFilter, marker: Option<String>, limit: u32 } -> Vec<Message>
+        = |m, s| s.list_messages(&m.queue, m.filter, m.marker, m.limit);
+    /// The live messages among `ids`.
+    GetMessages { queue: QueueId, ids: Vec<String> } -> Vec<Message>
+        = |m, s| s.get_messages(&m.queue, m.ids);
+    /// Delete one message, honouring its claim.
+    DeleteMessage { queue: QueueId, id: String, claim_id: Option<String> } -> ()
+        = |m, s| s.delete_message(&m.queue, &m.id, m.claim_id.as_deref());
+    /// Delete messages by id, claimed or not.
+    DeleteMessages { queue: QueueId, ids: Vec<String> } -> ()
+        = |m, s| s.delete_messages(&m.queue, m.ids);
+    /// Remove and return up to `limit` unclaimed messages from the head of the queue.
+    PopMessages { queue: QueueId, limit: u32 } -> Vec<Message>
+        = |m, s| s.pop_messages(&m.queue, m.limit);
+
+    /// Claim up to `limit` free messages; `None` when none was claimable.
+    CreateClaim { queue: QueueId, ttl: i64, grace: i64, limit: u32 } -> Option<Claim>
+        = |m, s| s.create_claim(&m.queue, m.ttl, m.grace, m.limit);
+    /// A live claim and the messages it holds.
+    GetClaim { queue: QueueId, id: String } -> Claim = |m, s| s.get_claim(&m.queue, &m.id);
+    /// Restart a live claim's TTL.
+    RenewClaim { queue: QueueId, id: String, ttl: i64, grace: i64 } -> ()
+        = |m, s| s.renew_claim(&m.queue, &m.id, m.ttl, m.grace);
+    /// Release a claim's messages and forget it.
+    ReleaseClaim { queue: QueueId, id: String } -> () = |m, s| s.release_claim(&m.queue, &m.id);
+
+    /// Subscribe; an existing subscription of the same subscriber keeps its id.
+    CreateSubscription { queue: QueueId, subscriber: String, ttl: i64, options: Metadata } -> String
+        = |m, s| s.create_subscription(&m.queue, &m.subscriber, m.ttl, m.options);
+    /// A page of a queue's subscriptions, by id.
+    ListSubscriptions { queue: QueueId, marker: Option<String>, limit: u32 } -> Vec<Subscription>
+        = |m, s| s.list_subscriptions(&m.queue, m.marker, m.limit);
+    GetSubscription { queue: QueueId, id: String } -> Subscription
+        = |m, s| s.get_subscription(&m.queue, &m.id);
+    UpdateSubscription { queue: QueueId, id: String, update: SubscriptionUpdate } -> ()
+        = |m, s| s.update_subscription(&m.queue, &m.id, m.update);
+    ConfirmSubscription { queue: QueueId, id: String, confirmed: bool } -> ()
+        = |m, s| s.confirm_subscription(&m.queue, &m.id, m.confirmed);
+    DeleteSubscription { queue: QueueId, id: String } -> ()
+        = |m, s| s.delete_subscription(&m.queue, &m.id);
+}

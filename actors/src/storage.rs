@@ -1,0 +1,116 @@
+//! The storage contract and its backends.
+//!
+//! [`DataStore`] is what every backend implements (Zaqar's data driver: queues, messages,
+//! claims, subscriptions). Every backend must honour the same semantics: FIFO per queue, a
+//! batch post is atomic, a message is held by at most one live claim, expiry is exact at
+//! read time (decided against [`crate::Clock`], whatever background cleanup does), and
+//! projects never see each other's queues.
+//!
+//! - [`actor`]: `StorageActor`, the one generic actor in front of any `DataStore`.
+//! - [`sql`]: sea-orm backend for SQLite (embedded default) and PostgreSQL.
+//! - [`faulty`]: a store whose every call fails, for testing the 503 path.
+
+pub mod actor;
+pub mod faulty;
+pub mod sql;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::{
+    Claim, ListFilter, Message, Metadata, NewMessage, QueueEntry, QueueId, QueueStats,
+    Subscription, SubscriptionUpdate,
+};
+
+#[async_trait]
+pub trait DataStore: Send + Sync + 'static {
+    /// The storage actor's name in spans (`SqlStore`, `RedisStore`, ...).
+    fn name(&self) -> &'static str;
+
+    async fn ping(&self) -> Result<()>;
+
+    // Queues
+    async fn create_queue(&self, queue: &QueueId, metadata: Metadata) -> Result<bool>;
+    async fn queue_metadata(&self, queue: &QueueId) -> Result<Option<Metadata>>;
+    /// Fails with `QueueDoesNotExist` when the queue was never created.
+    async fn set_queue_metadata(&self, queue: &QueueId, metadata: Metadata) -> Result<()>;
+    async fn delete_queue(&self, queue: &QueueId) -> Result<()>;
+    async fn list_queues(
+        &self,
+        project: &str,
+        marker: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<QueueEntry>>;
+    async fn queue_stats(&self, queue: &QueueId) -> Result<QueueStats>;
+    /// Purging messages removes those no live claim holds, as Zaqar does (it pops them): a
+    /// consumer working on a claim keeps its messages until it deletes or releases them.
+    async fn purge_queue(&self, queue: &QueueId, messages: bool, subscriptions: bool)
+        -> Result<()>;
+
+    // Messages
+    /// `size` is the batch's size in bytes as posted, checked against the queue's
+    /// `_max_messages_post_size`. Creates the queue if it does not exist (lazy queues).
+    async fn post_messages(
+        &self,
+        queue: &QueueId,
+        client_id: &str,
+        messages: Vec<NewMessage>,
+        size: u64,
+    ) -> Result<Vec<String>>;
+    async fn list_messages(
+        &self,
+        queue: &QueueId,
+        filter: ListFilter,
+        marker: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    async fn get_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<Vec<Message>>;
+    /// Deleting a message that does not exist succeeds; a claimed one needs its claim id.
+    async fn delete_message(&self, queue: &QueueId, id: &str, claim_id: Option<&str>)
+        -> Result<()>;
+    async fn delete_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<()>;
+    async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>>;
+
+    // Claims
+    /// `grace` extends the life of the claimed messages beyond the claim, as in Zaqar.
+    async fn create_claim(
+        &self,
+        queue: &QueueId,
+        ttl: i64,
+        grace: i64,
+        limit: u32,
+    ) -> Result<Option<Claim>>;
+    async fn get_claim(&self, queue: &QueueId, id: &str) -> Result<Claim>;
+    async fn renew_claim(&self, queue: &QueueId, id: &str, ttl: i64, grace: i64) -> Result<()>;
+    async fn release_claim(&self, queue: &QueueId, id: &str) -> Result<()>;
+
+    // Subscriptions
+    async fn create_subscription(
+        &self,
+        queue: &QueueId,
+        subscriber: &str,
+        ttl: i64,
+        options: Metadata,
+    ) -> Result<String>;
+    async fn list_subscriptions(
+        &self,
+        queue: &QueueId,
+        marker: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Subscription>>;
+    async fn get_subscription(&self, queue: &QueueId, id: &str) -> Result<Subscription>;
+    async fn update_subscription(
+        &self,
+        queue: &QueueId,
+        id: &str,
+        update: SubscriptionUpdate,
+    ) -> Result<()>;
+    async fn confirm_subscription(&self, queue: &QueueId, id: &str, confirmed: bool) -> Result<()>;
+    async fn delete_subscription(&self, queue: &QueueId, id: &str) -> Result<()>;
+
+    /// Removes expired rows; only for space, since reads already ignore them. Answers how
+    /// many rows went.
+    async fn collect_garbage(&self) -> Result<u64> {
+        Ok(0)
+    }
+}

@@ -1,0 +1,921 @@
+//! The SQL backend on sea-orm: SQLite (the embedded default) and PostgreSQL, one code path.
+//!
+//! Statements are written once with `$N` placeholders and rewritten to `?N` for SQLite.
+//! Every write that must be atomic is a single statement (a multi-row INSERT for a batch,
+//! `UPDATE ... WHERE seq IN (SELECT ... LIMIT n) RETURNING` for a claim), so SQLite never
+//! holds its write lock across round trips and PostgreSQL needs no explicit transaction;
+//! on PostgreSQL the claim's inner SELECT adds `FOR UPDATE SKIP LOCKED` so concurrent
+//! claimers take different messages instead of queueing on the same rows.
+//!
+//! - [`schema`]: tables, indexes and migrations.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, QueryResult,
+    Statement, TransactionTrait, Value,
+};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::error::{Result, StorageError};
+use crate::model::{
+    Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
+    QueueStats, Subscription, SubscriptionUpdate,
+};
+use crate::storage::DataStore;
+
+/// Columns every message query selects, in the order [`SqlStore::message`] decodes them.
+const MESSAGE_COLUMNS: &str = "seq, id, body, ttl, created, claim_id, claim_expires, claim_count";
+const SUBSCRIPTION_COLUMNS: &str = "id, queue, subscriber, ttl, options, created, confirmed";
+
+/// Connection settings of the SQL store.
+#[derive(Clone, Debug)]
+pub struct SqlOptions {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    pub uri: String,
+    /// Connections in the pool. SQLite in WAL mode serves reads on all of them at once and
+    /// serialises writes, which are single statements and short.
+    pub pool_size: u32,
+    /// SQLite `synchronous`: `normal` (durable across process crashes) or `full` (also
+    /// across power loss).
+    pub sqlite_synchronous_full: bool,
+    pub acquire_timeout: Duration,
+}
+
+pub struct SqlStore {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    clock: Clock,
+    defaults: QueueDefaults,
+}
+
+impl SqlStore {
+    /// Connects, creates the SQLite file's directory if needed, and migrates the schema.
+    pub async fn connect(opts: &SqlOptions, clock: Clock, defaults: QueueDefaults) -> Result<Self> {
+        let mut uri = opts.uri.clone();
+        if let Some(path) = uri.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or_default();
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StorageError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+            if !uri.contains('?') {
+                uri.push_str("?mode=rwc");
+            }
+        }
+        let mut co = ConnectOptions::new(uri);
+        co.max_connections(opts.pool_size.max(1))
+            .min_connections(1)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_timeout(opts.acquire_timeout)
+            .sqlx_logging(false);
+        let synchronous = if opts.sqlite_synchronous_full {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
+        co.map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .busy_timeout(Duration::from_secs(10))
+                .create_if_missing(true)
+        });
+        let db = Database::connect(co).await?;
+        schema::migrate(&db).await?;
+        let backend = db.get_database_backend();
+        Ok(Self {
+            db,
+            backend,
+            clock,
+            defaults,
+        })
+    }
+
+    /// Which database this store talks to (`sqlite`, `postgres`).
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            DbBackend::Postgres => "postgres",
+            DbBackend::Sqlite => "sqlite",
+            _ => "sql",
+        }
+    }
+
+    fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+        let sql = match self.backend {
+            DbBackend::Postgres => sql.to_owned(),
+            _ => sql.replace('$', "?"),
+        };
+        Statement::from_sql_and_values(self.backend, sql, values)
+    }
+
+    async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
+        Ok(self
+            .db
+            .execute_raw(self.stmt(sql, values))
+            .await?
+            .rows_affected())
+    }
+
+    async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+        Ok(self.db.query_all_raw(self.stmt(sql, values)).await?)
+    }
+
+    async fn query_one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
+        Ok(self.db.query_one_raw(self.stmt(sql, values)).await?)
+    }
+
+    /// `GREATEST` on PostgreSQL, the two-argument `MAX` on SQLite.
+    fn greatest(&self) -> &'static str {
+        match self.backend {
+            DbBackend::Postgres => "GREATEST",
+            _ => "MAX",
+        }
+    }
+
+    /// Row locking for a SELECT that picks rows to update, where the backend has it.
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+            _ => "",
+        }
+    }
+
+    fn message(&self, row: &QueryResult, now: i64) -> Result<Message> {
+        let body: String = row.try_get_by_index(2)?;
+        let created: i64 = row.try_get_by_index(4)?;
+        let claim_id: Option<String> = row.try_get_by_index(5)?;
+        let claim_expires: i64 = row.try_get_by_index(6)?;
+        Ok(Message {
+            id: row.try_get_by_index(1)?,
+            body: RawValue::from_string(body)
+                .map_err(|e| StorageError::Unavailable(format!("stored body is not JSON: {e}")))?,
+            ttl: row.try_get_by_index(3)?,
+            age: (now - created).max(0) / 1000,
+            claim_id: claim_id.filter(|_| claim_expires > now),
+            claim_count: row.try_get_by_index(7)?,
+            created_ms: created,
+        })
+    }
+
+    /// Decodes message rows, in FIFO order whatever order the statement returned them in.
+    fn messages(&self, rows: Vec<QueryResult>, now: i64) -> Result<Vec<Message>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get_by_index(0)?;
+            out.push((seq, self.message(row, now)?));
+        }
+        out.sort_by_key(|(seq, _)| *seq);
+        Ok(out.into_iter().map(|(_, m)| m).collect())
+    }
+
+    fn subscription(&self, row: &QueryResult, now: i64) -> Result<Subscription> {
+        let options: String = row.try_get_by_index(4)?;
+        let created: i64 = row.try_get_by_index(5)?;
+        let confirmed: i64 = row.try_get_by_index(6)?;
+        Ok(Subscription {
+            id: row.try_get_by_index(0)?,
+            source: row.try_get_by_index(1)?,
+            subscriber: row.try_get_by_index(2)?,
+            ttl: row.try_get_by_index(3)?,
+            age: (now - created).max(0) / 1000,
+            options: parse_object(&options)?,
+            confirmed: confirmed != 0,
+        })
+    }
+
+    fn claim_missing(queue: &QueueId, id: &str) -> StorageError {
+        StorageError::ClaimDoesNotExist {
+            id: id.to_owned(),
+            queue: queue.name.clone(),
+            project: queue.project.clone(),
+        }
+    }
+
+    fn subscription_missing(queue: &QueueId, id: &str) -> StorageError {
+        StorageError::SubscriptionDoesNotExist {
+            id: id.to_owned(),
+            queue: queue.name.clone(),
+            project: queue.project.clone(),
+        }
+    }
+
+    /// Whether a claim with this id is live in the queue.
+    async fn claim_is_live(&self, queue: &QueueId, id: &str, now: i64) -> Result<bool> {
+        let row = self
+            .query_one(
+                "SELECT 1 FROM claims WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+                vec![id.into(), q(queue).0, q(queue).1, now.into()],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
+/// The (project, queue) pair as statement values.
+fn q(queue: &QueueId) -> (Value, Value) {
+    (queue.project.as_str().into(), queue.name.as_str().into())
+}
+
+/// `$start, $start+1, ...`: placeholders for an IN list of `n` values.
+fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_object(text: &str) -> Result<Metadata> {
+    serde_json::from_str(text).map_err(|e| StorageError::Unavailable(format!("stored JSON: {e}")))
+}
+
+fn to_json(m: &Metadata) -> String {
+    serde_json::Value::Object(m.clone()).to_string()
+}
+
+#[async_trait]
+impl DataStore for SqlStore {
+    fn name(&self) -> &'static str {
+        "SqlStore"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.query_one("SELECT 1", vec![]).await.map(|_| ())
+    }
+
+    async fn create_queue(&self, queue: &QueueId, metadata: Metadata) -> Result<bool> {
+        let (p, n) = q(queue);
+        let created = self
+            .exec(
+                "INSERT INTO queues (project, name, metadata, created) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project, name) DO NOTHING",
+                vec![p, n, to_json(&metadata).into(), self.clock.now_ms().into()],
+            )
+            .await?;
+        Ok(created == 1)
+    }
+
+    async fn queue_metadata(&self, queue: &QueueId) -> Result<Option<Metadata>> {
+        let (p, n) = q(queue);
+        let row = self
+            .query_one(
+                "SELECT metadata FROM queues WHERE project = $1 AND name = $2",
+                vec![p, n],
+            )
+            .await?;
+        match row {
+            Some(r) => Ok(Some(parse_object(&r.try_get_by_index::<String>(0)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_queue_metadata(&self, queue: &QueueId, metadata: Metadata) -> Result<()> {
+        let (p, n) = q(queue);
+        let updated = self
+            .exec(
+                "UPDATE queues SET metadata = $1 WHERE project = $2 AND name = $3",
+                vec![to_json(&metadata).into(), p, n],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StorageError::QueueDoesNotExist {
+                project: queue.project.clone(),
+                queue: queue.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
+        let txn = self.db.begin().await?;
+        for sql in [
+            "DELETE FROM messages WHERE project = $1 AND queue = $2",
+            "DELETE FROM claims WHERE project = $1 AND queue = $2",
+            "DELETE FROM subscriptions WHERE project = $1 AND queue = $2",
+            "DELETE FROM queues WHERE project = $1 AND name = $2",
+        ] {
+            let (p, n) = q(queue);
+            txn.execute_raw(self.stmt(sql, vec![p, n])).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn list_queues(
+        &self,
+        project: &str,
+        marker: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<QueueEntry>> {
+        let rows = self
+            .query(
+                "SELECT name, metadata FROM queues WHERE project = $1 AND name > $2
+                 ORDER BY name LIMIT $3",
+                vec![
+                    project.into(),
+                    marker.unwrap_or_default().into(),
+                    i64::from(limit).into(),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueueEntry {
+                    name: r.try_get_by_index(0)?,
+                    metadata: parse_object(&r.try_get_by_index::<String>(1)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn queue_stats(&self, queue: &QueueId) -> Result<QueueStats> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let counts = self
+            .query_one(
+                "SELECT COUNT(*), COUNT(CASE WHEN claim_expires > $3 THEN 1 END) FROM messages
+                 WHERE project = $1 AND queue = $2 AND expires > $3",
+                vec![p, n, now.into()],
+            )
+            .await?;
+        let (total, claimed): (i64, i64) = match counts {
+            Some(r) => (r.try_get_by_index(0)?, r.try_get_by_index(1)?),
+            None => (0, 0),
+        };
+        let mut stats = QueueStats {
+            claimed,
+            free: total - claimed,
+            total,
+            ..QueueStats::default()
+        };
+        if total > 0 {
+            for (order, slot) in [("ASC", &mut stats.oldest), ("DESC", &mut stats.newest)] {
+                let (p, n) = q(queue);
+                let row = self
+                    .query_one(
+                        &format!(
+                            "SELECT {MESSAGE_COLUMNS} FROM messages
+                             WHERE project = $1 AND queue = $2 AND expires > $3
+                             ORDER BY seq {order} LIMIT 1"
+                        ),
+                        vec![p, n, now.into()],
+                    )
+                    .await?;
+                *slot = row.map(|r| self.message(&r, now)).transpose()?;
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn purge_queue(
+        &self,
+        queue: &QueueId,
+        messages: bool,
+        subscriptions: bool,
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        if messages {
+            let (p, n) = q(queue);
+            self.exec(
+                "DELETE FROM messages WHERE project = $1 AND queue = $2 AND claim_expires <= $3",
+                vec![p, n, now.into()],
+            )
+            .await?;
+        }
+        if subscriptions {
+            let (p, n) = q(queue);
+            self.exec(
+                "DELETE FROM subscriptions WHERE project = $1 AND queue = $2",
+                vec![p, n],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn post_messages(
+        &self,
+        queue: &QueueId,
+        client_id: &str,
+        messages: Vec<NewMessage>,
+        size: u64,
+    ) -> Result<Vec<String>> {
+        let metadata = self.queue_metadata(queue).await?;
+        let settings = self.defaults.settings(metadata.as_ref());
+        if size > settings.max_messages_post_size {
+            return Err(StorageError::PostTooLarge {
+                max: settings.max_messages_post_size,
+            });
+        }
+        let now = self.clock.now_ms();
+        if metadata.is_none() {
+            self.create_queue(queue, Metadata::new()).await?;
+        }
+        const COLUMNS: usize = 9;
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut rows = Vec::with_capacity(messages.len());
+        let mut values: Vec<Value> = Vec::with_capacity(messages.len() * COLUMNS);
+        for (i, m) in messages.into_iter().enumerate() {
+            let id = Uuid::new_v4().to_string();
+            let ttl = m.ttl.unwrap_or(settings.default_message_ttl);
+            let delay = m.delay.unwrap_or(settings.default_message_delay);
+            rows.push(format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)));
+            values.extend([
+                Value::from(id.as_str()),
+                queue.project.as_str().into(),
+                queue.name.as_str().into(),
+                client_id.into(),
+                m.body.get().into(),
+                ttl.into(),
+                now.into(),
+                (now + ttl * 1000).into(),
+                (now + delay * 1000).into(),
+            ]);
+            ids.push(id);
+        }
+        let sql = format!(
+            "INSERT INTO messages (id, project, queue, client_id, body, ttl, created, expires, visible_at)
+             VALUES {}",
+            rows.join(", ")
+        );
+        self.exec(&sql, values).await?;
+        Ok(ids)
+    }
+
+    async fn list_messages(
+        &self,
+        queue: &QueueId,
+        filter: ListFilter,
+        marker: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let mut sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE project = $1 AND queue = $2 AND expires > $3
+             AND seq > COALESCE((SELECT seq FROM messages WHERE id = $4 AND project = $1 AND queue = $2), 0)"
+        );
+        let mut values = vec![p, n, now.into(), marker.unwrap_or_default().into()];
+        if !filter.echo {
+            values.push(filter.client_id.into());
+            sql.push_str(&format!(" AND client_id <> ${}", values.len()));
+        }
+        if !filter.include_claimed {
+            sql.push_str(" AND claim_expires <= $3");
+        }
+        if !filter.include_delayed {
+            sql.push_str(" AND visible_at <= $3");
+        }
+        values.push(i64::from(limit).into());
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
+        let rows = self.query(&sql, values).await?;
+        self.messages(rows, now)
+    }
+
+    async fn get_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE project = $1 AND queue = $2 AND expires > $3 AND id IN ({}) ORDER BY seq",
+            placeholders(4, ids.len())
+        );
+        let mut values = vec![p, n, now.into()];
+        values.extend(ids.into_iter().map(Value::from));
+        let rows = self.query(&sql, values).await?;
+        self.messages(rows, now)
+    }
+
+    async fn delete_message(
+        &self,
+        queue: &QueueId,
+        id: &str,
+        claim_id: Option<&str>,
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let row = self
+            .query_one(
+                "SELECT claim_id, claim_expires FROM messages
+                 WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+                vec![id.into(), p, n, now.into()],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(()); // Already gone: deleting is idempotent.
+        };
+        let holder: Option<String> = row.try_get_by_index(0)?;
+        let claim_expires: i64 = row.try_get_by_index(1)?;
+        let holder = holder.filter(|_| claim_expires > now);
+        match (holder, claim_id) {
+            (None, None) => {}
+            (Some(_), None) => return Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
+            (Some(h), Some(c)) if h == c => {}
+            (_, Some(c)) => {
+                return Err(if self.claim_is_live(queue, c, now).await? {
+                    StorageError::MessageNotClaimedBy {
+                        id: id.to_owned(),
+                        claim: c.to_owned(),
+                    }
+                } else {
+                    StorageError::ClaimNotValid
+                });
+            }
+        }
+        // The guard repeats the check above in the same statement, so a claim taken between
+        // the read and the delete wins.
+        let (p, n) = q(queue);
+        let deleted = self
+            .exec(
+                "DELETE FROM messages WHERE id = $1 AND project = $2 AND queue = $3
+                 AND (claim_expires <= $4 OR claim_id = $5)",
+                vec![
+                    id.into(),
+                    p,
+                    n,
+                    now.into(),
+                    claim_id.unwrap_or_default().into(),
+                ],
+            )
+            .await?;
+        if deleted == 0 && claim_id.is_none() {
+            let (p, n) = q(queue);
+            let still_there = self
+                .query_one(
+                    "SELECT 1 FROM messages WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+                    vec![id.into(), p, n, now.into()],
+                )
+                .await?;
+            if still_there.is_some() {
+                return Err(StorageError::MessageIsClaimed { id: id.to_owned() });
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (p, n) = q(queue);
+        let sql = format!(
+            "DELETE FROM messages WHERE project = $1 AND queue = $2 AND id IN ({})",
+            placeholders(3, ids.len())
+        );
+        let mut values = vec![p, n];
+        values.extend(ids.into_iter().map(Value::from));
+        self.exec(&sql, values).await.map(|_| ())
+    }
+
+    async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let sql = format!(
+            "DELETE FROM messages WHERE seq IN (
+                SELECT seq FROM messages
+                WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
+                AND visible_at <= $3 ORDER BY seq LIMIT $4{})
+             AND claim_expires <= $3
+             RETURNING {MESSAGE_COLUMNS}",
+            self.skip_locked()
+        );
+        let rows = self
+            .query(&sql, vec![p, n, now.into(), i64::from(limit).into()])
+            .await?;
+        self.messages(rows, now)
+    }
+
+    async fn create_claim(
+        &self,
+        queue: &QueueId,
+        ttl: i64,
+        grace: i64,
+        limit: u32,
+    ) -> Result<Option<Claim>> {
+        let now = self.clock.now_ms();
+        let id = Uuid::new_v4().to_string();
+        let claim_expires = now + ttl * 1000;
+        let keep_until = now + (ttl + grace) * 1000;
+        let (p, n) = q(queue);
+        let sql = format!(
+            "UPDATE messages SET claim_id = $1, claim_expires = $2,
+                claim_count = claim_count + 1, expires = {greatest}(expires, $3)
+             WHERE seq IN (
+                SELECT seq FROM messages
+                WHERE project = $4 AND queue = $5 AND expires > $6 AND claim_expires <= $6
+                AND visible_at <= $6 ORDER BY seq LIMIT $7{lock})
+             AND claim_expires <= $6
+             RETURNING {MESSAGE_COLUMNS}",
+            greatest = self.greatest(),
+            lock = self.skip_locked(),
+        );
+        let rows = self
+            .query(
+                &sql,
+                vec![
+                    id.as_str().into(),
+                    claim_expires.into(),
+                    keep_until.into(),
+                    p,
+                    n,
+                    now.into(),
+                    i64::from(limit).into(),
+                ],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let messages = self.messages(rows, now)?;
+        let (p, n) = q(queue);
+        self.exec(
+            "INSERT INTO claims (id, project, queue, ttl, grace, created, expires)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                id.as_str().into(),
+                p,
+                n,
+                ttl.into(),
+                grace.into(),
+                now.into(),
+                claim_expires.into(),
+            ],
+        )
+        .await?;
+        Ok(Some(Claim {
+            id,
+            ttl,
+            age: 0,
+            messages,
+        }))
+    }
+
+    async fn get_claim(&self, queue: &QueueId, id: &str) -> Result<Claim> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let row = self
+            .query_one(
+                "SELECT ttl, created FROM claims
+                 WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+                vec![id.into(), p, n, now.into()],
+            )
+            .await?
+            .ok_or_else(|| Self::claim_missing(queue, id))?;
+        let ttl: i64 = row.try_get_by_index(0)?;
+        let created: i64 = row.try_get_by_index(1)?;
+        let (p, n) = q(queue);
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages
+                     WHERE claim_id = $1 AND project = $2 AND queue = $3
+                     AND claim_expires > $4 AND expires > $4 ORDER BY seq"
+                ),
+                vec![id.into(), p, n, now.into()],
+            )
+            .await?;
+        Ok(Claim {
+            id: id.to_owned(),
+            ttl,
+            age: (now - created).max(0) / 1000,
+            messages: self.messages(rows, now)?,
+        })
+    }
+
+    async fn renew_claim(&self, queue: &QueueId, id: &str, ttl: i64, grace: i64) -> Result<()> {
+        let now = self.clock.now_ms();
+        let claim_expires = now + ttl * 1000;
+        let (p, n) = q(queue);
+        let renewed = self
+            .exec(
+                "UPDATE claims SET ttl = $1, grace = $2, created = $3, expires = $4
+                 WHERE id = $5 AND project = $6 AND queue = $7 AND expires > $3",
+                vec![
+                    ttl.into(),
+                    grace.into(),
+                    now.into(),
+                    claim_expires.into(),
+                    id.into(),
+                    p,
+                    n,
+                ],
+            )
+            .await?;
+        if renewed == 0 {
+            return Err(Self::claim_missing(queue, id));
+        }
+        let (p, n) = q(queue);
+        self.exec(
+            &format!(
+                "UPDATE messages SET claim_expires = $1, expires = {}(expires, $2)
+                 WHERE claim_id = $3 AND project = $4 AND queue = $5 AND claim_expires > $6",
+                self.greatest()
+            ),
+            vec![
+                claim_expires.into(),
+                (now + (ttl + grace) * 1000).into(),
+                id.into(),
+                p,
+                n,
+                now.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn release_claim(&self, queue: &QueueId, id: &str) -> Result<()> {
+        let (p, n) = q(queue);
+        self.exec(
+            "UPDATE messages SET claim_id = NULL, claim_expires = 0
+             WHERE claim_id = $1 AND project = $2 AND queue = $3",
+            vec![id.into(), p, n],
+        )
+        .await?;
+        let (p, n) = q(queue);
+        self.exec(
+            "DELETE FROM claims WHERE id = $1 AND project = $2 AND queue = $3",
+            vec![id.into(), p, n],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn create_subscription(
+        &self,
+        queue: &QueueId,
+        subscriber: &str,
+        ttl: i64,
+        options: Metadata,
+    ) -> Result<String> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        // An expired subscription of the same subscriber gives way to the new one.
+        self.exec(
+            "DELETE FROM subscriptions
+             WHERE project = $1 AND queue = $2 AND subscriber = $3 AND expires <= $4",
+            vec![p, n, subscriber.into(), now.into()],
+        )
+        .await?;
+        let id = Uuid::new_v4().to_string();
+        let (p, n) = q(queue);
+        self.exec(
+            "INSERT INTO subscriptions
+                (id, project, queue, subscriber, ttl, options, created, expires, confirmed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)
+             ON CONFLICT (project, queue, subscriber) DO NOTHING",
+            vec![
+                id.as_str().into(),
+                p,
+                n,
+                subscriber.into(),
+                ttl.into(),
+                to_json(&options).into(),
+                now.into(),
+                (now + ttl * 1000).into(),
+            ],
+        )
+        .await?;
+        let (p, n) = q(queue);
+        let row = self
+            .query_one(
+                "SELECT id FROM subscriptions WHERE project = $1 AND queue = $2 AND subscriber = $3",
+                vec![p, n, subscriber.into()],
+            )
+            .await?
+            .ok_or_else(|| StorageError::Unavailable("subscription vanished while created".into()))?;
+        Ok(row.try_get_by_index(0)?)
+    }
+
+    async fn list_subscriptions(
+        &self,
+        queue: &QueueId,
+        marker: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Subscription>> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+                     WHERE project = $1 AND queue = $2 AND expires > $3 AND id > $4
+                     ORDER BY id LIMIT $5"
+                ),
+                vec![
+                    p,
+                    n,
+                    now.into(),
+                    marker.unwrap_or_default().into(),
+                    i64::from(limit).into(),
+                ],
+            )
+            .await?;
+        rows.iter().map(|r| self.subscription(r, now)).collect()
+    }
+
+    async fn get_subscription(&self, queue: &QueueId, id: &str) -> Result<Subscription> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let row = self
+            .query_one(
+                &format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+                     WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4"
+                ),
+                vec![id.into(), p, n, now.into()],
+            )
+            .await?
+            .ok_or_else(|| Self::subscription_missing(queue, id))?;
+        self.subscription(&row, now)
+    }
+
+    async fn update_subscription(
+        &self,
+        queue: &QueueId,
+        id: &str,
+        update: SubscriptionUpdate,
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let mut values: Vec<Value> = vec![id.into(), p, n, now.into()];
+        let mut sets = Vec::new();
+        if let Some(s) = update.subscriber {
+            values.push(s.into());
+            sets.push(format!("subscriber = ${}", values.len()));
+        }
+        if let Some(ttl) = update.ttl {
+            values.push(ttl.into());
+            sets.push(format!("ttl = ${}", values.len()));
+            values.push((now + ttl * 1000).into());
+            sets.push(format!("expires = ${}", values.len()));
+        }
+        if let Some(o) = update.options {
+            values.push(to_json(&o).into());
+            sets.push(format!("options = ${}", values.len()));
+        }
+        if sets.is_empty() {
+            // Nothing to change: still answer whether it exists.
+            return self.get_subscription(queue, id).await.map(|_| ());
+        }
+        let sql = format!(
+            "UPDATE subscriptions SET {} WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+            sets.join(", ")
+        );
+        if self.exec(&sql, values).await? == 0 {
+            return Err(Self::subscription_missing(queue, id));
+        }
+        Ok(())
+    }
+
+    async fn confirm_subscription(&self, queue: &QueueId, id: &str, confirmed: bool) -> Result<()> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let updated = self
+            .exec(
+                "UPDATE subscriptions SET confirmed = $1
+                 WHERE id = $2 AND project = $3 AND queue = $4 AND expires > $5",
+                vec![i64::from(confirmed).into(), id.into(), p, n, now.into()],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(Self::subscription_missing(queue, id));
+        }
+        Ok(())
+    }
+
+    async fn delete_subscription(&self, queue: &QueueId, id: &str) -> Result<()> {
+        let (p, n) = q(queue);
+        self.exec(
+            "DELETE FROM subscriptions WHERE id = $1 AND project = $2 AND queue = $3",
+            vec![id.into(), p, n],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn collect_garbage(&self) -> Result<u64> {
+        let now = self.clock.now_ms();
+        let mut removed = 0;
+        for sql in [
+            "DELETE FROM messages WHERE expires <= $1",
+            "DELETE FROM claims WHERE expires <= $1",
+            "DELETE FROM subscriptions WHERE expires <= $1",
+        ] {
+            removed += self.exec(sql, vec![now.into()]).await?;
+        }
+        Ok(removed)
+    }
+}

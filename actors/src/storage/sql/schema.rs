@@ -1,0 +1,84 @@
+//! The SQL schema and its migrations, applied at startup.
+//!
+//! `schema_version` holds the number of migrations applied; each entry of [`MIGRATIONS`]
+//! runs once, in order, in its own transaction. Times are milliseconds since the Unix epoch
+//! (BIGINT) so expiry is a plain integer comparison against the store's clock on every
+//! backend. `seq` gives FIFO order; `id` is the public message id.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+
+/// One migration: the statements for SQLite and for PostgreSQL.
+struct Migration {
+    sqlite: &'static [&'static str],
+    postgres: &'static [&'static str],
+}
+
+const COMMON_V1: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS queues (
+        project TEXT NOT NULL, name TEXT NOT NULL, metadata TEXT NOT NULL,
+        created BIGINT NOT NULL, PRIMARY KEY (project, name))",
+    "CREATE INDEX IF NOT EXISTS messages_queue ON messages (project, queue, seq)",
+    "CREATE INDEX IF NOT EXISTS messages_claim ON messages (claim_id)",
+    "CREATE INDEX IF NOT EXISTS messages_expires ON messages (expires)",
+    "CREATE TABLE IF NOT EXISTS claims (
+        id TEXT PRIMARY KEY, project TEXT NOT NULL, queue TEXT NOT NULL,
+        ttl BIGINT NOT NULL, grace BIGINT NOT NULL, created BIGINT NOT NULL,
+        expires BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS claims_queue ON claims (project, queue)",
+    "CREATE TABLE IF NOT EXISTS subscriptions (
+        id TEXT PRIMARY KEY, project TEXT NOT NULL, queue TEXT NOT NULL,
+        subscriber TEXT NOT NULL, ttl BIGINT NOT NULL, options TEXT NOT NULL,
+        created BIGINT NOT NULL, expires BIGINT NOT NULL, confirmed BIGINT NOT NULL,
+        UNIQUE (project, queue, subscriber))",
+];
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    sqlite: &["CREATE TABLE IF NOT EXISTS messages (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+            project TEXT NOT NULL, queue TEXT NOT NULL, client_id TEXT NOT NULL,
+            body TEXT NOT NULL, ttl BIGINT NOT NULL, created BIGINT NOT NULL,
+            expires BIGINT NOT NULL, visible_at BIGINT NOT NULL, claim_id TEXT,
+            claim_expires BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
+    postgres: &["CREATE TABLE IF NOT EXISTS messages (
+            seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+            project TEXT NOT NULL, queue TEXT NOT NULL, client_id TEXT NOT NULL,
+            body TEXT NOT NULL, ttl BIGINT NOT NULL, created BIGINT NOT NULL,
+            expires BIGINT NOT NULL, visible_at BIGINT NOT NULL, claim_id TEXT,
+            claim_expires BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
+}];
+
+/// Brings the schema up to date. Safe to run from several processes at once on PostgreSQL
+/// (every statement is idempotent) and on SQLite (writes are serialised).
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_unprepared("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .await?;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        ))
+        .await?;
+    let applied: i64 = match row {
+        Some(r) => r.try_get_by_index(0)?,
+        None => 0,
+    };
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let txn = db.begin().await?;
+        let own = match backend {
+            DbBackend::Postgres => m.postgres,
+            _ => m.sqlite,
+        };
+        // The backend-specific tables first: the shared indexes refer to them.
+        for sql in own.iter().chain(if i == 0 { COMMON_V1 } else { &[] }) {
+            txn.execute_unprepared(sql).await?;
+        }
+        txn.execute_unprepared(&format!(
+            "INSERT INTO schema_version (version) VALUES ({})",
+            i + 1
+        ))
+        .await?;
+        txn.commit().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! Configuration: defaults, then the TOML file, then command-line flags; then `validate`.
+//!
+//! `config/zaqar.toml` is the commented reference of every key with its default; a unit
+//! test keeps it equal to [`Config::default`]. Unknown keys stop startup (a typo must not be
+//! silently ignored), and so does an invalid value, with a message that names the key.
+//! Groups follow Zaqar's option groups.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+use zaqar_actors::model::QueueDefaults;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid configuration: {key} {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConf,
+    pub storage: StorageConf,
+    pub limits: LimitsConf,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConf {
+    /// Address to listen on.
+    pub bind: String,
+    /// HTTP worker threads; 0 means one per CPU core. Each worker runs its own router and
+    /// storage actor.
+    pub workers: usize,
+    /// Capacity of each actor's mailbox; senders wait when it is full.
+    pub mailbox_capacity: usize,
+}
+
+impl Default for ServerConf {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8888".into(),
+            workers: 0,
+            mailbox_capacity: 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConf {
+    /// Where messages live: `sqlite://PATH` (embedded) or `postgres://...`.
+    pub message_store: String,
+    /// Connections in the store's pool.
+    pub pool_size: u32,
+    /// SQLite durability: `normal` (survives a process crash) or `full` (also power loss).
+    pub sqlite_synchronous: String,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub acquire_timeout: u64,
+    /// Seconds between removals of expired rows (0 disables; reads ignore them anyway).
+    pub gc_interval: u64,
+}
+
+impl Default for StorageConf {
+    fn default() -> Self {
+        Self {
+            message_store: "sqlite://./data/zaqar.db".into(),
+            pool_size: 8,
+            sqlite_synchronous: "normal".into(),
+            acquire_timeout: 5,
+            gc_interval: 60,
+        }
+    }
+}
+
+/// Zaqar's transport limits (`[transport]` in Zaqar), with its defaults.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConf {
+    pub max_queues_per_page: u32,
+    pub default_queue_paging: u32,
+    pub max_messages_per_page: u32,
+    pub default_message_paging: u32,
+    pub max_messages_per_claim_or_pop: u32,
+    pub default_claim_limit: u32,
+    pub max_subscriptions_per_page: u32,
+    pub default_subscription_paging: u32,
+    /// Bytes in one POST of messages (whole request body).
+    pub max_messages_post_size: u64,
+    /// Bytes of one queue's metadata document.
+    pub max_queue_metadata: u64,
+    pub min_message_ttl: i64,
+    pub max_message_ttl: i64,
+    pub default_message_ttl: i64,
+    pub max_message_delay: i64,
+    pub default_message_delay: i64,
+    pub min_claim_ttl: i64,
+    pub max_claim_ttl: i64,
+    pub default_claim_ttl: i64,
+    pub min_claim_grace: i64,
+    pub max_claim_grace: i64,
+    pub default_claim_grace: i64,
+    pub min_subscription_ttl: i64,
+    pub default_subscription_ttl: i64,
+}
+
+impl Default for LimitsConf {
+    fn default() -> Self {
+        Self {
+            max_queues_per_page: 20,
+            default_queue_paging: 10,
+            max_messages_per_page: 20,
+            default_message_paging: 10,
+            max_messages_per_claim_or_pop: 20,
+            default_claim_limit: 10,
+            max_subscriptions_per_page: 20,
+            default_subscription_paging: 10,
+            max_messages_post_size: 262_144,
+            max_queue_metadata: 65_536,
+            min_message_ttl: 60,
+            max_message_ttl: 1_209_600,
+            default_message_ttl: 3600,
+            max_message_delay: 900,
+            default_message_delay: 0,
+            min_claim_ttl: 60,
+            max_claim_ttl: 43_200,
+            default_claim_ttl: 300,
+            min_claim_grace: 60,
+            max_claim_grace: 43_200,
+            default_claim_grace: 60,
+            min_subscription_ttl: 60,
+            default_subscription_ttl: 3600,
+        }
+    }
+}
+
+impl LimitsConf {
+    /// What a queue without metadata behaves like.
+    pub fn queue_defaults(&self) -> QueueDefaults {
+        QueueDefaults {
+            default_message_ttl: self.default_message_ttl,
+            default_message_delay: self.default_message_delay,
+            max_messages_post_size: self.max_messages_post_size,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (defaults for every key it leaves out), then validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let conf = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Self::parse(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+        };
+        conf.validate()?;
+        Ok(conf)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        let l = &self.limits;
+        let pages: [(&'static str, u32, &'static str, u32); 4] = [
+            (
+                "limits.max_queues_per_page",
+                l.max_queues_per_page,
+                "limits.default_queue_paging",
+                l.default_queue_paging,
+            ),
+            (
+                "limits.max_messages_per_page",
+                l.max_messages_per_page,
+                "limits.default_message_paging",
+                l.default_message_paging,
+            ),
+            (
+                "limits.max_messages_per_claim_or_pop",
+                l.max_messages_per_claim_or_pop,
+                "limits.default_claim_limit",
+                l.default_claim_limit,
+            ),
+            (
+                "limits.max_subscriptions_per_page",
+                l.max_subscriptions_per_page,
+                "limits.default_subscription_paging",
+                l.default_subscription_paging,
+            ),
+        ];
+        for (max_key, max, default_key, default) in pages {
+            if max == 0 {
+                return Err(invalid(max_key, "must be at least 1"));
+            }
+            if default == 0 || default > max {
+                return Err(invalid(
+                    default_key,
+                    &format!("must be between 1 and {max}"),
+                ));
+            }
+        }
+        let ranges: [(&'static str, i64, i64, i64); 4] = [
+            (
+                "limits.default_message_ttl",
+                l.min_message_ttl,
+                l.default_message_ttl,
+                l.max_message_ttl,
+            ),
+            (
+                "limits.default_message_delay",
+                0,
+                l.default_message_delay,
+                l.max_message_delay,
+            ),
+            (
+                "limits.default_claim_ttl",
+                l.min_claim_ttl,
+                l.default_claim_ttl,
+                l.max_claim_ttl,
+            ),
+            (
+                "limits.default_claim_grace",
+                l.min_claim_grace,
+                l.default_claim_grace,
+                l.max_claim_grace,
+            ),
+        ];
+        for (key, min, value, max) in ranges {
+            if min < 0 || value < min || value > max {
+                return Err(invalid(
+                    key,
+                    &format!(
+                        "must be between {min} and {max} (the min_ and max_ keys of [limits])"
+                    ),
+                ));
+            }
+        }
+        if l.min_subscription_ttl < 1 || l.default_subscription_ttl < l.min_subscription_ttl {
+            return Err(invalid(
+                "limits.default_subscription_ttl",
+                "must be at least limits.min_subscription_ttl, itself at least 1",
+            ));
+        }
+        if l.max_messages_post_size == 0 {
+            return Err(invalid(
+                "limits.max_messages_post_size",
+                "must be at least 1",
+            ));
+        }
+        if self.server.mailbox_capacity == 0 {
+            return Err(invalid("server.mailbox_capacity", "must be at least 1"));
+        }
+        if self.storage.pool_size == 0 {
+            return Err(invalid("storage.pool_size", "must be at least 1"));
+        }
+        if !matches!(self.storage.sqlite_synchronous.as_str(), "normal" | "full") {
+            return Err(invalid(
+                "storage.sqlite_synchronous",
+                "must be \"normal\" or \"full\"",
+            ));
+        }
+        if !self.storage.message_store.contains("://") {
+            return Err(invalid(
+                "storage.message_store",
+                "must be a URI such as sqlite://./data/zaqar.db or postgres://host/db",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_file_lists_the_defaults() {
+        let text = include_str!("../config/zaqar.toml");
+        assert_eq!(Config::parse(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let err = Config::parse("[server]\nbnid = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_names_the_key() {
+        let mut c = Config::default();
+        c.limits.default_message_paging = 50;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("limits.default_message_paging"), "{err}");
+
+        let mut c = Config::default();
+        c.limits.default_claim_ttl = 5;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("limits.default_claim_ttl"), "{err}");
+
+        let mut c = Config::default();
+        c.storage.sqlite_synchronous = "off".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("storage.sqlite_synchronous"));
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let c = Config::parse("[limits]\nmax_messages_per_page = 5\ndefault_message_paging = 5\n")
+            .unwrap();
+        assert_eq!(c.limits.max_messages_per_page, 5);
+        assert_eq!(c.limits.max_claim_ttl, 43_200);
+        assert_eq!(c.server, ServerConf::default());
+    }
+}

@@ -1,0 +1,19 @@
+//! # zaqar: a Zaqar v2 compatible message queue on actix actors
+//!
+//! This crate is the HTTP shell around `zaqar-actors`: it reads the configuration, opens
+//! the store, starts one `PoolRouter` and one `StorageActor` per HTTP worker, and serves the
+//! Zaqar v2 REST API. Requests flow
+//! `handler --Traced<M>--> PoolRouter --Traced<M>--> StorageActor --> database`.
+//!
+//! ## Layout
+//! - [`conf`]: configuration groups, defaults, file loading and validation.
+//! - [`bootstrap`]: opening the store and starting the server ([`run`]).
+//! - [`transport`]: routes, middleware, extractors, validation, error mapping, resources.
+//! - `src/bin/zaqar-server.rs`: the command line.
+
+pub mod bootstrap;
+pub mod conf;
+pub mod transport;
+
+pub use bootstrap::{run, Running, StartupError};
+pub use conf::Config;

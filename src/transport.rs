@@ -1,0 +1,184 @@
+//! The HTTP transport: the route table, the middleware, and the per-worker state.
+//!
+//! Middleware order (outermost first): `TracingLogger` opens the request span (the root of
+//! every trace) and assigns the request id; [`common_headers`] refuses non-JSON `Accept`
+//! (406) and stamps `x-openstack-request-id` on every answer. Each resource answers 405 with
+//! an `Allow` header for a method it does not serve; an unknown path answers 404.
+//!
+//! - [`errors`]: `ApiError`, the only storage-error to status-code map.
+//! - [`extract`]: request context (`Client-ID`, `X-Project-ID`), query, body.
+//! - [`validation`]: limits and Zaqar's error texts.
+//! - [`v2`]: the resources.
+
+pub mod errors;
+pub mod extract;
+pub mod v2;
+pub mod validation;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{web, HttpMessage, HttpResponse, Resource};
+use futures_util::future::LocalBoxFuture;
+use tracing_actix_web::RequestId;
+use zaqar_actors::messages::StorageRequest;
+use zaqar_actors::model::QueueDefaults;
+use zaqar_actors::{PoolRouter, StorageError, Traced};
+
+use errors::ApiError;
+use validation::Validator;
+
+/// What every handler of one HTTP worker shares.
+pub struct AppState {
+    /// This worker's router, running on the worker's own thread.
+    pub router: Addr<PoolRouter>,
+    pub validator: Arc<Validator>,
+    pub defaults: QueueDefaults,
+}
+
+impl AppState {
+    /// Sends one storage request through the router, carrying the current span.
+    pub async fn ask<M: StorageRequest>(&self, msg: M) -> Result<M::Output, ApiError> {
+        let answer = self
+            .router
+            .send(Traced::new(msg))
+            .await
+            .map_err(StorageError::from)?;
+        Ok(answer?)
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-openstack-request-id");
+
+/// Whether the client accepts a JSON answer (no `Accept` header means it does).
+fn accepts_json(req: &ServiceRequest) -> bool {
+    let Some(accept) = req.headers().get(header::ACCEPT) else {
+        return true;
+    };
+    let accept = accept.to_str().unwrap_or("");
+    accept.trim().is_empty()
+        || accept.split(',').any(|item| {
+            let mt = item
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mt == "*/*" || mt == "application/*" || mt.ends_with("json")
+        })
+}
+
+/// 406 for a non-JSON `Accept`; `x-openstack-request-id` on every response.
+pub fn common_headers<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: 'static,
+{
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| format!("req-{id}"))
+        .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
+    let request_id = HeaderValue::from_str(&request_id).ok();
+    let stamp = move |mut res: ServiceResponse<EitherBody<B>>| {
+        if let Some(id) = request_id {
+            res.headers_mut().insert(REQUEST_ID, id);
+        }
+        res
+    };
+    if !accepts_json(&req) {
+        let res = req.into_response(
+            HttpResponse::NotAcceptable()
+                .insert_header((header::VARY, "Accept"))
+                .content_type("application/json")
+                .finish()
+                .map_into_right_body(),
+        );
+        return Box::pin(async move { Ok(stamp(res)) });
+    }
+    let fut = srv.call(req);
+    Box::pin(async move { Ok(stamp(fut.await?.map_into_left_body())) })
+}
+
+/// A resource whose unserved methods answer 405 with `Allow`.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::method_not_allowed(allow))
+    }))
+}
+
+/// The route table of API v2 (and the versions document at `/`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use v2::{claims, home, messages, queues, subscriptions};
+    cfg.service(resource("/", "GET").route(web::get().to(home::versions)))
+        .service(resource("/v2/", "GET").route(web::get().to(home::homedoc)))
+        .service(
+            resource("/v2/ping", "GET, HEAD")
+                .route(web::get().to(home::ping))
+                .route(web::head().to(home::ping)),
+        )
+        .service(resource("/v2/health", "GET").route(web::get().to(home::health)))
+        .service(resource("/v2/queues", "GET").route(web::get().to(queues::list)))
+        .service(
+            resource("/v2/queues/{queue}", "GET, PUT, PATCH, DELETE")
+                .route(web::get().to(queues::get))
+                .route(web::put().to(queues::create))
+                .route(web::patch().to(queues::patch))
+                .route(web::delete().to(queues::delete)),
+        )
+        .service(
+            resource("/v2/queues/{queue}/stats", "GET, OPTIONS")
+                .route(web::get().to(queues::stats)),
+        )
+        .service(resource("/v2/queues/{queue}/purge", "POST").route(web::post().to(queues::purge)))
+        .service(
+            resource("/v2/queues/{queue}/messages", "GET, POST, DELETE")
+                .route(web::get().to(messages::list))
+                .route(web::post().to(messages::post))
+                .route(web::delete().to(messages::delete_many)),
+        )
+        .service(
+            resource("/v2/queues/{queue}/messages/{id}", "GET, DELETE")
+                .route(web::get().to(messages::get))
+                .route(web::delete().to(messages::delete)),
+        )
+        .service(
+            resource("/v2/queues/{queue}/claims", "POST").route(web::post().to(claims::create)),
+        )
+        .service(
+            resource("/v2/queues/{queue}/claims/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(claims::get))
+                .route(web::patch().to(claims::renew))
+                .route(web::delete().to(claims::release)),
+        )
+        .service(
+            resource("/v2/queues/{queue}/subscriptions", "GET, POST")
+                .route(web::get().to(subscriptions::list))
+                .route(web::post().to(subscriptions::create)),
+        )
+        .service(
+            resource(
+                "/v2/queues/{queue}/subscriptions/{id}",
+                "GET, PATCH, DELETE",
+            )
+            .route(web::get().to(subscriptions::get))
+            .route(web::patch().to(subscriptions::update))
+            .route(web::delete().to(subscriptions::delete)),
+        )
+        .service(
+            resource("/v2/queues/{queue}/subscriptions/{id}/confirm", "PUT")
+                .route(web::put().to(subscriptions::confirm)),
+        );
+}
+
+/// Any path no resource serves.
+pub async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::no_route())
+}

@@ -1,0 +1,200 @@
+//! `ApiError`: every error answer of the API, as Zaqar shapes it: a status code and a JSON
+//! body `{"title", "description"}`.
+//!
+//! This is the only place where storage errors become status codes (one exhaustive match,
+//! no catch-all arm), and where bad input gets its title. A backend failure is logged here,
+//! once, and answered 503 with a generic text: its details (which may name hosts) never
+//! reach a client.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use zaqar_actors::StorageError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub title: Cow<'static, str>,
+    pub description: Option<String>,
+    /// For 405: the methods the resource does allow.
+    pub allow: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        title: impl Into<Cow<'static, str>>,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            description: Some(description.into()),
+            allow: None,
+        }
+    }
+
+    /// 400 "Invalid API request": a value out of its allowed range, a bad combination.
+    pub fn invalid(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Invalid API request", description)
+    }
+
+    /// 400 "Invalid request body": the body is not what the resource takes.
+    pub fn bad_body(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Invalid request body", description)
+    }
+
+    /// 400 for a query parameter that is not of its type.
+    pub fn bad_param(name: &str, expected: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid parameter",
+            format!("The \"{name}\" parameter is invalid. The value must be {expected}."),
+        )
+    }
+
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found", description)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Not authorized",
+            "You are not authorized to complete this action.",
+        )
+    }
+
+    /// 503 with a generic description; the cause is for the server log only.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service temporarily unavailable",
+            "The storage backend could not serve the request. Please try again in a few seconds.",
+        )
+    }
+
+    /// 404 for a path no resource serves.
+    pub fn no_route() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            title: "404 Not Found".into(),
+            description: None,
+            allow: None,
+        }
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            title: "405 Method Not Allowed".into(),
+            description: None,
+            allow: Some(allow),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status.as_u16(), self.title)?;
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        resp.insert_header((header::VARY, HeaderValue::from_static("Accept")));
+        if let Some(allow) = self.allow {
+            resp.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        resp.json(Body {
+            title: &self.title,
+            description: self.description.as_deref(),
+        })
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::QueueDoesNotExist { .. }
+            | StorageError::MessageDoesNotExist { .. }
+            | StorageError::ClaimDoesNotExist { .. }
+            | StorageError::SubscriptionDoesNotExist { .. } => ApiError::not_found(e.to_string()),
+            StorageError::MessageIsClaimed { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Unable to delete",
+                "This message is claimed; it cannot be deleted without a valid claim ID.",
+            ),
+            StorageError::MessageNotClaimedBy { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Unable to delete",
+                "This message is not claimed by the specified claim; it cannot be deleted with that claim ID.",
+            ),
+            StorageError::ClaimNotValid => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Unable to delete",
+                "The specified claim does not exist or has expired.",
+            ),
+            StorageError::PostTooLarge { .. } => ApiError::invalid(e.to_string()),
+            StorageError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "storage unavailable");
+                ApiError::unavailable()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_errors_map_to_recorded_statuses() {
+        let cases = [
+            (StorageError::MessageIsClaimed { id: "m".into() }, 403),
+            (StorageError::ClaimNotValid, 400),
+            (
+                StorageError::ClaimDoesNotExist {
+                    id: "c".into(),
+                    queue: "q".into(),
+                    project: "p".into(),
+                },
+                404,
+            ),
+            (StorageError::PostTooLarge { max: 10 }, 400),
+            (
+                StorageError::Unavailable("postgres://u:secret@h down".into()),
+                503,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from(e).status.as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn unavailable_hides_the_cause() {
+        let e = ApiError::from(StorageError::Unavailable("postgres://u:secret@h".into()));
+        assert!(!e.description.unwrap().contains("secret"));
+    }
+}

@@ -1,0 +1,228 @@
+//! Request inputs every handler shares: the `Client-ID` / `X-Project-ID` headers, query
+//! parameters, and the JSON body (read under a size limit, with Zaqar's error texts).
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use uuid::Uuid;
+use zaqar_actors::model::QueueId;
+
+use super::errors::ApiError;
+
+/// Who is asking: the client (a UUID) and the project (tenant) it acts for.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Hyphenated lower-case form, whatever form the client sent, so that `echo`
+    /// comparisons do not depend on spelling.
+    pub client_id: String,
+    pub project: String,
+}
+
+/// Zaqar's limit on a project id's length.
+const MAX_PROJECT_ID: usize = 256;
+
+impl Ctx {
+    pub fn from_headers(req: &HttpRequest) -> Result<Self, ApiError> {
+        let client = req.headers().get("Client-ID").ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "Missing header value",
+                "The \"Client-Id\" header is required.",
+            )
+        })?;
+        let client_id = client
+            .to_str()
+            .ok()
+            .and_then(|s| Uuid::parse_str(s.trim()).ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "Wrong UUID value",
+                    "Malformed hexadecimal UUID.",
+                )
+            })?
+            .to_string();
+        let project = req.headers().get("X-Project-ID").ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "Project-Id Missing",
+                "The header X-PROJECT-ID was missing",
+            )
+        })?;
+        let project = project.to_str().map(str::trim).unwrap_or("");
+        if project.is_empty() {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "Empty project header not allowed",
+                "X-PROJECT-ID cannot be an empty string. Specify the right header X-PROJECT-ID and retry.",
+            ));
+        }
+        if project.len() > MAX_PROJECT_ID {
+            return Err(invalid_queue_identification());
+        }
+        Ok(Ctx {
+            client_id,
+            project: project.to_owned(),
+        })
+    }
+
+    /// The queue named in the path, checked against Zaqar's naming rule.
+    pub fn queue(&self, name: &str) -> Result<QueueId, ApiError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(invalid_queue_identification());
+        }
+        Ok(QueueId::new(self.project.clone(), name))
+    }
+}
+
+fn invalid_queue_identification() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        "Invalid queue identification",
+        "The format of the submitted queue name or project id is not valid.",
+    )
+}
+
+impl FromRequest for Ctx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ctx::from_headers(req))
+    }
+}
+
+/// Whether the request carries the admin role (noauth mode trusts `X-Roles`, as Zaqar does).
+pub fn is_admin(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("X-Roles")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|role| role.trim().eq_ignore_ascii_case("admin"))
+}
+
+/// The query string as ordered pairs, so links can echo it back in the same order.
+#[derive(Debug, Default, Clone)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(req: &HttpRequest) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(req.query_string())
+            .map(Params)
+            .map_err(|_| ApiError::invalid("The query string could not be parsed."))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::bad_param(name, "an integer"))
+            })
+            .transpose()
+    }
+
+    /// A boolean the way Zaqar reads one: true, 1, yes, on (any case) are true.
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes" | "on" | "y" | "t"
+            )
+        })
+    }
+
+    /// A comma-separated list (`ids=a,b,c`); empty items are dropped.
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    /// The query string for the next page: every parameter but `marker`, then the new marker.
+    pub fn next_page(&self, marker: &str) -> String {
+        let mut pairs: Vec<(&str, &str)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k != "marker")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.push(("marker", marker));
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+}
+
+/// Reads the whole body, refusing (without reading on) one larger than `limit` bytes.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: u64,
+    too_large: impl Fn() -> ApiError,
+) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_body("Request body could not be read."))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Checks that a non-empty body is declared as JSON.
+pub fn require_json(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ctype.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") || essence.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        "Invalid Content-Type",
+        format!(
+            "Endpoint does not accept `{essence}` content; currently supported media type is \
+             `application/json`; specify proper client-side media type with the \"Content-Type\" header."
+        ),
+    ))
+}
+
+/// Parses a JSON body into `T`; malformed JSON gets Zaqar's "could not be parsed" answer.
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_body("Request body could not be parsed."))
+}

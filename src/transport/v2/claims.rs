@@ -1,0 +1,120 @@
+//! Claims: claim messages, look a claim up, renew it, release it.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use zaqar_actors::messages::{CreateClaim, GetClaim, ReleaseClaim, RenewClaim};
+
+use super::MessageOut;
+use crate::transport::errors::ApiError;
+use crate::transport::extract::{read_body, require_json, Ctx, Params};
+use crate::transport::AppState;
+
+/// Claim bodies are two small integers; anything larger is not a claim.
+const MAX_CLAIM_BODY: u64 = 4096;
+
+async fn claim_body(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(i64, i64), ApiError> {
+    let body = read_body(req, payload, MAX_CLAIM_BODY, || {
+        ApiError::bad_body("The claim request body is too large.")
+    })
+    .await?;
+    require_json(req, &body)?;
+    state.validator.claim(&body)
+}
+
+fn claim_href(queue: &str, id: &str) -> String {
+    format!("/v2/queues/{queue}/claims/{id}")
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let queue = ctx.queue(&name)?;
+    let limit = state.validator.claim_limit(&Params::parse(&req)?)?;
+    let (ttl, grace) = claim_body(&state, &req, payload).await?;
+    let claim = state
+        .ask(CreateClaim {
+            queue: queue.clone(),
+            ttl,
+            grace,
+            limit,
+        })
+        .await?;
+    let Some(claim) = claim else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let messages: Vec<_> = claim
+        .messages
+        .iter()
+        .map(|m| MessageOut::new(&queue, m, Some(&claim.id)))
+        .collect();
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, claim_href(&queue.name, &claim.id)))
+        .json(json!({ "messages": messages })))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let queue = ctx.queue(&name)?;
+    let claim = state
+        .ask(GetClaim {
+            queue: queue.clone(),
+            id,
+        })
+        .await?;
+    let messages: Vec<_> = claim
+        .messages
+        .iter()
+        .map(|m| MessageOut::new(&queue, m, Some(&claim.id)))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "age": claim.age,
+        "ttl": claim.ttl,
+        "messages": messages,
+        "href": claim_href(&queue.name, &claim.id),
+    })))
+}
+
+pub async fn renew(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let queue = ctx.queue(&name)?;
+    let (ttl, grace) = claim_body(&state, &req, payload).await?;
+    state
+        .ask(RenewClaim {
+            queue,
+            id,
+            ttl,
+            grace,
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn release(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id) = path.into_inner();
+    let queue = ctx.queue(&name)?;
+    state.ask(ReleaseClaim { queue, id }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

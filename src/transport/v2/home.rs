@@ -1,0 +1,56 @@
+//! Versions, the home document, ping and health.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use zaqar_actors::messages::Ping;
+
+use crate::transport::errors::ApiError;
+use crate::transport::extract::{is_admin, Ctx};
+use crate::transport::AppState;
+
+/// `GET /`: the API versions (300 Multiple Choices, as Zaqar).
+pub async fn versions() -> HttpResponse {
+    HttpResponse::MultipleChoices().json(json!({
+        "versions": [{
+            "id": "2",
+            "status": "CURRENT",
+            "updated": "2014-9-24T04:06:47Z",
+            "media-types": [{
+                "base": "application/json",
+                "type": "application/vnd.openstack.messaging-v2+json"
+            }],
+            "links": [{"href": "/v2/", "rel": "self"}]
+        }]
+    }))
+}
+
+/// `GET /v2/`: the JSON home document.
+pub async fn homedoc(_ctx: Ctx) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json-home"))
+        .insert_header((header::CACHE_CONTROL, "max-age=86400"))
+        .body(include_str!("homedoc.json"))
+}
+
+/// `GET|HEAD /v2/ping`: 204 when the storage answers, 503 when it does not.
+pub async fn ping(state: web::Data<AppState>, _ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    state.ask(Ping {}).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v2/health`: admin only; whether the storage is reachable.
+pub async fn health(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _ctx: Ctx,
+) -> Result<HttpResponse, ApiError> {
+    if !is_admin(&req) {
+        return Err(ApiError::forbidden());
+    }
+    let reachable = state.ask(Ping {}).await.is_ok();
+    Ok(HttpResponse::Ok().json(json!({
+        "catalog_reachable": reachable,
+        "storage_reachable": reachable,
+    })))
+}
