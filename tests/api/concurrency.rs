@@ -1,0 +1,90 @@
+//! Claim exclusivity under concurrency: many consumers, one queue, every message delivered
+//! to exactly one live claim and deleted exactly once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::common::TestServer;
+
+const MESSAGES: usize = 1000;
+const CLAIMERS: usize = 24;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_share_a_message() {
+    let s = TestServer::start_with(|c| c.server.workers = 4);
+    let api = s.api();
+    let mut posted = Vec::with_capacity(MESSAGES);
+    for batch in 0..MESSAGES / 20 {
+        let msgs: Vec<_> = (0..20).map(|i| json!({"body": batch * 20 + i})).collect();
+        posted.extend(api.post_messages("work", json!(msgs)).await);
+    }
+    assert_eq!(posted.len(), MESSAGES);
+
+    // message id -> the claim that delivered it; a second delivery is a failure.
+    let deliveries: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for _ in 0..CLAIMERS {
+        let consumer = api.other_client();
+        let deliveries = deliveries.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut deleted = 0usize;
+            // 204 means nothing is free: the rest is held by other live claims, whose
+            // holders delete it.
+            while let Some((claim, ids)) = consumer
+                .claim("work", "?limit=5", json!({"ttl": 300}))
+                .await
+            {
+                for id in ids {
+                    let previous = deliveries.lock().unwrap().insert(id.clone(), claim.clone());
+                    assert!(previous.is_none(), "message {id} delivered to two claims");
+                    let r = consumer
+                        .delete(&format!("/v2/queues/work/messages/{id}?claim_id={claim}"))
+                        .await;
+                    assert_eq!(r.status, 204, "{r:?}");
+                    deleted += 1;
+                }
+            }
+            deleted
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, MESSAGES, "each message deleted exactly once");
+    let delivered = deliveries.lock().unwrap();
+    assert_eq!(delivered.len(), MESSAGES);
+    assert!(posted.iter().all(|id| delivered.contains_key(id)));
+    assert_eq!(
+        api.stats("work").await,
+        json!({"claimed": 0, "free": 0, "total": 0})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_posts_are_all_kept() {
+    let s = TestServer::start_with(|c| c.server.workers = 4);
+    let api = s.api();
+    let mut tasks = Vec::new();
+    for p in 0..16 {
+        let producer = api.other_client();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for b in 0..5 {
+                let msgs: Vec<_> = (0..10).map(|i| json!({"body": [p, b, i]})).collect();
+                ids.extend(producer.post_messages("in", json!(msgs)).await);
+            }
+            ids
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 16 * 5 * 10, "ids are unique");
+    assert_eq!(api.stats("in").await["total"], 800);
+}

@@ -1,0 +1,15 @@
+//! HTTP-level tests of the v2 API against the real server and a real SQLite file.
+//! One binary, one module per resource family.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod claims;
+mod concurrency;
+mod expiry;
+mod faulty;
+mod home;
+mod messages;
+mod queues;
+mod subscriptions;

@@ -1,0 +1,218 @@
+//! Test harness: a real `zaqar-server` (the library's `run`) on 127.0.0.1:0 with its own
+//! SQLite file in a temporary directory, and a small HTTP client that sends Zaqar's headers.
+//!
+//! Every `Api` uses a fresh project id, so tests never see each other's queues even when
+//! they share a server. `ZAQAR_TEST_MESSAGE_STORE` points the servers at another store
+//! (e.g. a PostgreSQL URI) instead of a temporary SQLite file.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::mpsc;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use zaqar::Config;
+use zaqar_actors::Clock;
+
+pub struct TestServer {
+    pub url: String,
+    /// The server's clock: tests move it forward instead of sleeping.
+    pub clock: Clock,
+    handle: actix_web::dev::ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conf = Config::default();
+        conf.storage.message_store = std::env::var("ZAQAR_TEST_MESSAGE_STORE")
+            .unwrap_or_else(|_| format!("sqlite://{}/zaqar.db", dir.path().display()));
+        conf.server.workers = 2;
+        conf.storage.gc_interval = 0;
+        configure(&mut conf);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let clock = Clock::system();
+        let server_clock = clock.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                match zaqar::run(conf, listener, server_clock).await {
+                    Ok(running) => {
+                        tx.send(Ok((running.addr, running.server.handle())))
+                            .unwrap();
+                        let _ = running.server.await;
+                    }
+                    Err(e) => tx.send(Err(e.to_string())).unwrap(),
+                }
+            });
+        });
+        let (addr, handle) = rx.recv().unwrap().expect("server failed to start");
+        TestServer {
+            url: format!("http://{addr}"),
+            clock,
+            handle,
+            _dir: dir,
+        }
+    }
+
+    /// A client for a project of its own.
+    pub fn api(&self) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: self.url.clone(),
+            project: format!("proj-{}", uuid::Uuid::new_v4().simple()),
+            client_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the server thread ends on its own.
+        drop(self.handle.stop(false));
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a Zaqar error body with this status and title.
+    pub fn assert_error(&self, status: u16, title: &str) {
+        assert_eq!(self.status.as_u16(), status, "{self:?}");
+        assert_eq!(self.json["title"], title, "{self:?}");
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub project: String,
+    pub client_id: String,
+}
+
+impl Api {
+    /// Another client (Client-ID) in the same project.
+    pub fn other_client(&self) -> Api {
+        Api {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            ..self.clone()
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.base, path))
+            .header("Client-ID", &self.client_id)
+            .header("X-Project-ID", &self.project)
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
+        let r = rb.send().await.expect("request");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut rb = self.request(method, path);
+        if let Some(b) = body {
+            rb = rb
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        self.send(rb).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Option<Value>) -> Resp {
+        self.call(Method::PUT, path, body).await
+    }
+
+    /// Posts messages and answers their ids.
+    pub async fn post_messages(&self, queue: &str, messages: Value) -> Vec<String> {
+        let r = self
+            .post(
+                &format!("/v2/queues/{queue}/messages"),
+                serde_json::json!({ "messages": messages }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.json["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().rsplit('/').next().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Claims and answers (claim id, message ids); `None` on 204.
+    pub async fn claim(
+        &self,
+        queue: &str,
+        query: &str,
+        body: Value,
+    ) -> Option<(String, Vec<String>)> {
+        let r = self
+            .post(&format!("/v2/queues/{queue}/claims{query}"), body)
+            .await;
+        if r.status == 204 {
+            return None;
+        }
+        assert_eq!(r.status, 201, "{r:?}");
+        let claim = r
+            .header("location")
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let ids = r.json["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect();
+        Some((claim, ids))
+    }
+
+    pub async fn stats(&self, queue: &str) -> Value {
+        let r = self.get(&format!("/v2/queues/{queue}/stats")).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json["messages"].clone()
+    }
+}
