@@ -54,9 +54,11 @@ async fn concurrent_claimers_never_share_a_message() {
         total += t.await.unwrap();
     }
     assert_eq!(total, MESSAGES, "each message deleted exactly once");
-    let delivered = deliveries.lock().unwrap();
-    assert_eq!(delivered.len(), MESSAGES);
-    assert!(posted.iter().all(|id| delivered.contains_key(id)));
+    {
+        let delivered = deliveries.lock().unwrap();
+        assert_eq!(delivered.len(), MESSAGES);
+        assert!(posted.iter().all(|id| delivered.contains_key(id)));
+    }
     assert_eq!(
         api.stats("work").await,
         json!({"claimed": 0, "free": 0, "total": 0})

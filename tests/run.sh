@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: formatting, lints, unit tests, HTTP-level tests
+# against a real server on 127.0.0.1 with real SQLite files, and (when ../shared is beside the
+# clone) the recorded Zaqar transcript compared against this server.
+#
+# Backends: the embedded SQLite store needs nothing installed. Later backends (PostgreSQL,
+# Redis, the MongoDB-compatible server) are installed and started here, on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+cargo --version
+if ! command -v python3 >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq python3 >/dev/null
+fi
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests"
+cargo test --workspace
+
+transcript_tools=../shared/tools
+if [ -f "$transcript_tools/gen-transcript.py" ]; then
+    step "Zaqar v2 transcript"
+    work=$(mktemp -d)
+    trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    (cd "$work" && exec "$OLDPWD/target/debug/zaqar-server" --bind "127.0.0.1:$port") >"$work/server.log" 2>&1 &
+    server_pid=$!
+    python3 - "$port" <<'PY'
+import socket, sys, time
+for _ in range(300):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+    python3 "$transcript_tools/gen-transcript.py" "http://127.0.0.1:$port" "$work/ours.md" --normalise
+    # Skipped rows belong to later issues (pools, flavors, subscriptions' notifications, signed
+    # URLs, topics) or record Zaqar bugs (include_claimed without marker, health detail).
+    python3 "$transcript_tools/compare-transcripts.py" ../shared/reference/zaqar-v2-transcript.md "$work/ours.md" \
+        --skip 'pool|flavor|subscri|signed url|topics|without marker|health with'
+else
+    step "Zaqar v2 transcript: skipped (no ../shared beside this clone; the HTTP tests hold the same contract)"
+fi
