@@ -1,1 +1,46 @@
-fn main() {}
+//! Cost of one request through the actor path (PoolRouter -> StorageActor -> store and back),
+//! untraced (no subscriber: the envelope carries `None`) and traced (a subscriber records the
+//! spans of both hops under a request span). The store answers at once, so what is measured
+//! is the envelope, the two mailboxes and the spans.
+//!
+//! `cargo bench --bench envelope`
+
+use std::sync::Arc;
+
+use actix::{Actor, Addr};
+use criterion::{criterion_group, criterion_main, Criterion};
+use zaqar_actors::messages::Ping;
+use zaqar_actors::storage::faulty::FaultyStore;
+use zaqar_actors::{PoolRouter, StorageActor, Traced};
+
+fn start(sys: &actix_rt::SystemRunner) -> Addr<PoolRouter> {
+    sys.block_on(async {
+        let storage = StorageActor::new(Arc::new(FaultyStore), 1024).start();
+        PoolRouter::new(storage, 1024).start()
+    })
+}
+
+fn hops(c: &mut Criterion) {
+    let sys = actix_rt::System::new();
+    let router = start(&sys);
+    c.bench_function("router+storage round trip, untraced", |b| {
+        b.iter(|| sys.block_on(router.send(Traced::new(Ping {}))).unwrap())
+    });
+
+    let subscriber = tracing_subscriber::registry();
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("HTTP request");
+        c.bench_function("router+storage round trip, traced", |b| {
+            b.iter(|| {
+                sys.block_on(async {
+                    let _enter = request.enter();
+                    router.send(Traced::new(Ping {})).await
+                })
+                .unwrap()
+            })
+        });
+    });
+}
+
+criterion_group!(benches, hops);
+criterion_main!(benches);

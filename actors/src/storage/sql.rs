@@ -49,7 +49,10 @@ pub struct SqlOptions {
 }
 
 pub struct SqlStore {
+    /// Pool for reads.
     db: DatabaseConnection,
+    /// Pool for writes: one connection on SQLite, the same pool as `db` on PostgreSQL.
+    writer: DatabaseConnection,
     backend: DbBackend,
     clock: Clock,
     defaults: QueueDefaults,
@@ -72,28 +75,41 @@ impl SqlStore {
                 uri.push_str("?mode=rwc");
             }
         }
-        let mut co = ConnectOptions::new(uri);
-        co.max_connections(opts.pool_size.max(1))
-            .min_connections(1)
-            .acquire_timeout(opts.acquire_timeout)
-            .connect_timeout(opts.acquire_timeout)
-            .sqlx_logging(false);
+        let is_sqlite = uri.starts_with("sqlite:");
         let synchronous = if opts.sqlite_synchronous_full {
             SqliteSynchronous::Full
         } else {
             SqliteSynchronous::Normal
         };
-        co.map_sqlx_sqlite_opts(move |o| {
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(synchronous)
-                .busy_timeout(Duration::from_secs(10))
-                .create_if_missing(true)
-        });
-        let db = Database::connect(co).await?;
-        schema::migrate(&db).await?;
+        let connect = |max: u32| {
+            let mut co = ConnectOptions::new(uri.clone());
+            co.max_connections(max)
+                .min_connections(1)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_timeout(opts.acquire_timeout)
+                .sqlx_logging(false);
+            co.map_sqlx_sqlite_opts(move |o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(synchronous)
+                    .busy_timeout(Duration::from_secs(10))
+                    .create_if_missing(true)
+            });
+            Database::connect(co)
+        };
+        let db = connect(opts.pool_size.max(1)).await?;
+        // SQLite admits one writer at a time and makes the others wait in its busy handler,
+        // which sleeps in growing steps: queueing writers on one pooled connection instead
+        // hands the lock over without sleeping. Reads keep the whole pool.
+        let writer = if is_sqlite {
+            connect(1).await?
+        } else {
+            db.clone()
+        };
+        schema::migrate(&writer).await?;
         let backend = db.get_database_backend();
         Ok(Self {
             db,
+            writer,
             backend,
             clock,
             defaults,
@@ -127,6 +143,11 @@ impl SqlStore {
 
     async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
         Ok(self.db.query_all_raw(self.stmt(sql, values)).await?)
+    }
+
+    /// A statement that writes and returns rows (`... RETURNING`).
+    async fn query_write(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+        Ok(self.writer.query_all_raw(self.stmt(sql, values)).await?)
     }
 
     async fn query_one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
@@ -295,7 +316,7 @@ impl DataStore for SqlStore {
     }
 
     async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.writer.begin().await?;
         for sql in [
             "DELETE FROM messages WHERE project = $1 AND queue = $2",
             "DELETE FROM claims WHERE project = $1 AND queue = $2",
@@ -592,7 +613,7 @@ impl DataStore for SqlStore {
             self.skip_locked()
         );
         let rows = self
-            .query(&sql, vec![p, n, now.into(), i64::from(limit).into()])
+            .query_write(&sql, vec![p, n, now.into(), i64::from(limit).into()])
             .await?;
         self.messages(rows, now)
     }
@@ -622,7 +643,7 @@ impl DataStore for SqlStore {
             lock = self.skip_locked(),
         );
         let rows = self
-            .query(
+            .query_write(
                 &sql,
                 vec![
                     id.as_str().into(),

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Load benchmark: the same load generator against a bare actix-web server (this machine's
+# HTTP ceiling) and against zaqar-server on the embedded SQLite store, in one run, so the
+# ratio between the two is what to compare across machines.
+#
+#   bash benches/load.sh [SECONDS] [extra loadgen flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+shift || true
+cargo build --release --quiet --bin zaqar-server --example loadgen --example bare_server
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_port() {
+    python3 - "$1" <<'PY'
+import socket, sys, time
+for _ in range(300):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+}
+
+target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
+pids+=($!)
+(cd "$work" && exec "$OLDPWD/target/release/zaqar-server" --bind 127.0.0.1:18888) 2>"$work/server.log" &
+pids+=($!)
+wait_port 18890
+wait_port 18888
+
+echo "## bare actix-web handler (HTTP ceiling)"
+target/release/examples/loadgen --url http://127.0.0.1:18890 --duration "$seconds" "$@" | tee "$work/bare.txt"
+echo
+echo "## zaqar-server, embedded SQLite"
+target/release/examples/loadgen --url http://127.0.0.1:18888 --duration "$seconds" "$@" | tee "$work/zaqar.txt"
+echo
+bare=$(awk '$1=="total"{print $3}' "$work/bare.txt")
+zaqar=$(awk '$1=="total"{print $3}' "$work/zaqar.txt")
+python3 -c "import sys; b, z = float(sys.argv[1]), float(sys.argv[2]); print(f'zaqar-server / bare: {z:.0f} / {b:.0f} req/s = {z / b:.2f}')" "$bare" "$zaqar"
