@@ -7,11 +7,17 @@
 //! on PostgreSQL the claim's inner SELECT adds `FOR UPDATE SKIP LOCKED` so concurrent
 //! claimers take different messages instead of queueing on the same rows.
 //!
+//! Page sizes go into the SQL text, not into bound parameters: SQLite re-prepares a
+//! statement whose `LIMIT` is a parameter every time a new value is bound, which cost a
+//! fifth of the store's CPU. They are integers the transport has range-checked.
+//!
 //! - [`schema`]: tables, indexes and migrations.
 
 pub mod schema;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -26,7 +32,7 @@ use crate::clock::Clock;
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
-    QueueStats, Subscription, SubscriptionUpdate,
+    QueueSettings, QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::DataStore;
 
@@ -56,7 +62,17 @@ pub struct SqlStore {
     backend: DbBackend,
     clock: Clock,
     defaults: QueueDefaults,
+    /// Settings of recently posted-to queues, so a post is one statement instead of two.
+    /// Changes made through this store update it at once; entries older than
+    /// [`SETTINGS_FRESHNESS`] are read again, which bounds how long a change made by another
+    /// server process on the same database goes unseen.
+    settings: Mutex<HashMap<QueueId, (Instant, Option<QueueSettings>)>>,
 }
+
+/// How long a cached queue's settings are trusted (see `SqlStore::settings`).
+const SETTINGS_FRESHNESS: Duration = Duration::from_secs(1);
+/// Beyond this many cached queues the cache starts over, bounding its memory.
+const SETTINGS_CAPACITY: usize = 10_000;
 
 impl SqlStore {
     /// Connects, creates the SQLite file's directory if needed, and migrates the schema.
@@ -113,6 +129,7 @@ impl SqlStore {
             backend,
             clock,
             defaults,
+            settings: Mutex::default(),
         })
     }
 
@@ -213,6 +230,38 @@ impl SqlStore {
         })
     }
 
+    /// The settings in force for a queue; `None` when the queue was never created.
+    async fn queue_settings(&self, queue: &QueueId) -> Result<Option<QueueSettings>> {
+        if let Some((read_at, settings)) = self.settings_cache().get(queue) {
+            if read_at.elapsed() < SETTINGS_FRESHNESS {
+                return Ok(*settings);
+            }
+        }
+        let metadata = self.queue_metadata(queue).await?;
+        let settings = metadata.map(|m| self.defaults.settings(Some(&m)));
+        self.remember_settings(queue, settings);
+        Ok(settings)
+    }
+
+    fn remember_settings(&self, queue: &QueueId, settings: Option<QueueSettings>) {
+        let mut cache = self.settings_cache();
+        if cache.len() >= SETTINGS_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(queue.clone(), (Instant::now(), settings));
+    }
+
+    fn forget_settings(&self, queue: &QueueId) {
+        self.settings_cache().remove(queue);
+    }
+
+    fn settings_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<QueueId, (Instant, Option<QueueSettings>)>> {
+        // A panic while holding the lock cannot leave the map inconsistent: use it anyway.
+        self.settings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn claim_missing(queue: &QueueId, id: &str) -> StorageError {
         StorageError::ClaimDoesNotExist {
             id: id.to_owned(),
@@ -229,11 +278,12 @@ impl SqlStore {
         }
     }
 
-    /// Whether a claim with this id is live in the queue.
+    /// Whether a claim with this id is live in the queue (some live message holds it).
     async fn claim_is_live(&self, queue: &QueueId, id: &str, now: i64) -> Result<bool> {
         let row = self
             .query_one(
-                "SELECT 1 FROM claims WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+                "SELECT 1 FROM messages WHERE claim_id = $1 AND project = $2 AND queue = $3
+                 AND claim_expires > $4 AND expires > $4 LIMIT 1",
                 vec![id.into(), q(queue).0, q(queue).1, now.into()],
             )
             .await?;
@@ -281,6 +331,7 @@ impl DataStore for SqlStore {
                 vec![p, n, to_json(&metadata).into(), self.clock.now_ms().into()],
             )
             .await?;
+        self.forget_settings(queue);
         Ok(created == 1)
     }
 
@@ -306,6 +357,7 @@ impl DataStore for SqlStore {
                 vec![to_json(&metadata).into(), p, n],
             )
             .await?;
+        self.forget_settings(queue);
         if updated == 0 {
             return Err(StorageError::QueueDoesNotExist {
                 project: queue.project.clone(),
@@ -319,7 +371,6 @@ impl DataStore for SqlStore {
         let txn = self.writer.begin().await?;
         for sql in [
             "DELETE FROM messages WHERE project = $1 AND queue = $2",
-            "DELETE FROM claims WHERE project = $1 AND queue = $2",
             "DELETE FROM subscriptions WHERE project = $1 AND queue = $2",
             "DELETE FROM queues WHERE project = $1 AND name = $2",
         ] {
@@ -327,6 +378,7 @@ impl DataStore for SqlStore {
             txn.execute_raw(self.stmt(sql, vec![p, n])).await?;
         }
         txn.commit().await?;
+        self.forget_settings(queue);
         Ok(())
     }
 
@@ -338,13 +390,11 @@ impl DataStore for SqlStore {
     ) -> Result<Vec<QueueEntry>> {
         let rows = self
             .query(
-                "SELECT name, metadata FROM queues WHERE project = $1 AND name > $2
-                 ORDER BY name LIMIT $3",
-                vec![
-                    project.into(),
-                    marker.unwrap_or_default().into(),
-                    i64::from(limit).into(),
-                ],
+                &format!(
+                    "SELECT name, metadata FROM queues WHERE project = $1 AND name > $2
+                     ORDER BY name LIMIT {limit}"
+                ),
+                vec![project.into(), marker.unwrap_or_default().into()],
             )
             .await?;
         rows.iter()
@@ -429,15 +479,15 @@ impl DataStore for SqlStore {
         messages: Vec<NewMessage>,
         size: u64,
     ) -> Result<Vec<String>> {
-        let metadata = self.queue_metadata(queue).await?;
-        let settings = self.defaults.settings(metadata.as_ref());
+        let known = self.queue_settings(queue).await?;
+        let settings = known.unwrap_or_else(|| self.defaults.settings(None));
         if size > settings.max_messages_post_size {
             return Err(StorageError::PostTooLarge {
                 max: settings.max_messages_post_size,
             });
         }
         let now = self.clock.now_ms();
-        if metadata.is_none() {
+        if known.is_none() {
             self.create_queue(queue, Metadata::new()).await?;
         }
         const COLUMNS: usize = 9;
@@ -496,8 +546,7 @@ impl DataStore for SqlStore {
         if !filter.include_delayed {
             sql.push_str(" AND visible_at <= $3");
         }
-        values.push(i64::from(limit).into());
-        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", values.len()));
+        sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
         let rows = self.query(&sql, values).await?;
         self.messages(rows, now)
     }
@@ -526,6 +575,21 @@ impl DataStore for SqlStore {
         claim_id: Option<&str>,
     ) -> Result<()> {
         let now = self.clock.now_ms();
+        // Fast path, one statement: an unclaimed message without a claim id, or a message
+        // held by the live claim named.
+        let (p, n) = q(queue);
+        let (guard, mut values) = match claim_id {
+            None => ("claim_expires <= $4", vec![]),
+            Some(c) => ("claim_id = $5 AND claim_expires > $4", vec![Value::from(c)]),
+        };
+        values.splice(0..0, [id.into(), p, n, now.into()]);
+        let sql = format!(
+            "DELETE FROM messages WHERE id = $1 AND project = $2 AND queue = $3 AND {guard}"
+        );
+        if self.exec(&sql, values).await? == 1 {
+            return Ok(());
+        }
+        // Nothing deleted: find out why.
         let (p, n) = q(queue);
         let row = self
             .query_one(
@@ -539,51 +603,19 @@ impl DataStore for SqlStore {
         };
         let holder: Option<String> = row.try_get_by_index(0)?;
         let claim_expires: i64 = row.try_get_by_index(1)?;
-        let holder = holder.filter(|_| claim_expires > now);
-        match (holder, claim_id) {
-            (None, None) => {}
-            (Some(_), None) => return Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
-            (Some(h), Some(c)) if h == c => {}
-            (_, Some(c)) => {
-                return Err(if self.claim_is_live(queue, c, now).await? {
-                    StorageError::MessageNotClaimedBy {
-                        id: id.to_owned(),
-                        claim: c.to_owned(),
-                    }
-                } else {
-                    StorageError::ClaimNotValid
-                });
+        let held = holder.is_some() && claim_expires > now;
+        match claim_id {
+            None if held => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
+            Some(c) if self.claim_is_live(queue, c, now).await? => {
+                Err(StorageError::MessageNotClaimedBy {
+                    id: id.to_owned(),
+                    claim: c.to_owned(),
+                })
             }
+            Some(_) => Err(StorageError::ClaimNotValid),
+            // Its claim expired between the two statements: it is free now.
+            None => Box::pin(self.delete_message(queue, id, None)).await,
         }
-        // The guard repeats the check above in the same statement, so a claim taken between
-        // the read and the delete wins.
-        let (p, n) = q(queue);
-        let deleted = self
-            .exec(
-                "DELETE FROM messages WHERE id = $1 AND project = $2 AND queue = $3
-                 AND (claim_expires <= $4 OR claim_id = $5)",
-                vec![
-                    id.into(),
-                    p,
-                    n,
-                    now.into(),
-                    claim_id.unwrap_or_default().into(),
-                ],
-            )
-            .await?;
-        if deleted == 0 && claim_id.is_none() {
-            let (p, n) = q(queue);
-            let still_there = self
-                .query_one(
-                    "SELECT 1 FROM messages WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
-                    vec![id.into(), p, n, now.into()],
-                )
-                .await?;
-            if still_there.is_some() {
-                return Err(StorageError::MessageIsClaimed { id: id.to_owned() });
-            }
-        }
-        Ok(())
     }
 
     async fn delete_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<()> {
@@ -607,14 +639,12 @@ impl DataStore for SqlStore {
             "DELETE FROM messages WHERE seq IN (
                 SELECT seq FROM messages
                 WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
-                AND visible_at <= $3 ORDER BY seq LIMIT $4{})
+                AND visible_at <= $3 ORDER BY seq LIMIT {limit}{})
              AND claim_expires <= $3
              RETURNING {MESSAGE_COLUMNS}",
             self.skip_locked()
         );
-        let rows = self
-            .query_write(&sql, vec![p, n, now.into(), i64::from(limit).into()])
-            .await?;
+        let rows = self.query_write(&sql, vec![p, n, now.into()]).await?;
         self.messages(rows, now)
     }
 
@@ -627,17 +657,16 @@ impl DataStore for SqlStore {
     ) -> Result<Option<Claim>> {
         let now = self.clock.now_ms();
         let id = Uuid::new_v4().to_string();
-        let claim_expires = now + ttl * 1000;
-        let keep_until = now + (ttl + grace) * 1000;
         let (p, n) = q(queue);
         let sql = format!(
-            "UPDATE messages SET claim_id = $1, claim_expires = $2,
-                claim_count = claim_count + 1, expires = {greatest}(expires, $3)
+            "UPDATE messages SET claim_id = $1, claim_expires = $2, claim_ttl = $3,
+                claim_created = $4, claim_count = claim_count + 1,
+                expires = {greatest}(expires, $5)
              WHERE seq IN (
                 SELECT seq FROM messages
-                WHERE project = $4 AND queue = $5 AND expires > $6 AND claim_expires <= $6
-                AND visible_at <= $6 ORDER BY seq LIMIT $7{lock})
-             AND claim_expires <= $6
+                WHERE project = $6 AND queue = $7 AND expires > $4 AND claim_expires <= $4
+                AND visible_at <= $4 ORDER BY seq LIMIT {limit}{lock})
+             AND claim_expires <= $4
              RETURNING {MESSAGE_COLUMNS}",
             greatest = self.greatest(),
             lock = self.skip_locked(),
@@ -647,66 +676,43 @@ impl DataStore for SqlStore {
                 &sql,
                 vec![
                     id.as_str().into(),
-                    claim_expires.into(),
-                    keep_until.into(),
+                    (now + ttl * 1000).into(),
+                    ttl.into(),
+                    now.into(),
+                    // Claimed messages live at least until the claim's grace is over.
+                    (now + (ttl + grace) * 1000).into(),
                     p,
                     n,
-                    now.into(),
-                    i64::from(limit).into(),
                 ],
             )
             .await?;
         if rows.is_empty() {
             return Ok(None);
         }
-        let messages = self.messages(rows, now)?;
-        let (p, n) = q(queue);
-        self.exec(
-            "INSERT INTO claims (id, project, queue, ttl, grace, created, expires)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            vec![
-                id.as_str().into(),
-                p,
-                n,
-                ttl.into(),
-                grace.into(),
-                now.into(),
-                claim_expires.into(),
-            ],
-        )
-        .await?;
         Ok(Some(Claim {
             id,
             ttl,
             age: 0,
-            messages,
+            messages: self.messages(rows, now)?,
         }))
     }
 
     async fn get_claim(&self, queue: &QueueId, id: &str) -> Result<Claim> {
         let now = self.clock.now_ms();
         let (p, n) = q(queue);
-        let row = self
-            .query_one(
-                "SELECT ttl, created FROM claims
-                 WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
-                vec![id.into(), p, n, now.into()],
-            )
-            .await?
-            .ok_or_else(|| Self::claim_missing(queue, id))?;
-        let ttl: i64 = row.try_get_by_index(0)?;
-        let created: i64 = row.try_get_by_index(1)?;
-        let (p, n) = q(queue);
         let rows = self
             .query(
                 &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages
+                    "SELECT {MESSAGE_COLUMNS}, claim_ttl, claim_created FROM messages
                      WHERE claim_id = $1 AND project = $2 AND queue = $3
                      AND claim_expires > $4 AND expires > $4 ORDER BY seq"
                 ),
                 vec![id.into(), p, n, now.into()],
             )
             .await?;
+        let first = rows.first().ok_or_else(|| Self::claim_missing(queue, id))?;
+        let ttl: i64 = first.try_get_by_index(8)?;
+        let created: i64 = first.try_get_by_index(9)?;
         Ok(Claim {
             id: id.to_owned(),
             ttl,
@@ -717,17 +723,21 @@ impl DataStore for SqlStore {
 
     async fn renew_claim(&self, queue: &QueueId, id: &str, ttl: i64, grace: i64) -> Result<()> {
         let now = self.clock.now_ms();
-        let claim_expires = now + ttl * 1000;
         let (p, n) = q(queue);
         let renewed = self
             .exec(
-                "UPDATE claims SET ttl = $1, grace = $2, created = $3, expires = $4
-                 WHERE id = $5 AND project = $6 AND queue = $7 AND expires > $3",
+                &format!(
+                    "UPDATE messages SET claim_expires = $1, claim_ttl = $2, claim_created = $3,
+                        expires = {}(expires, $4)
+                     WHERE claim_id = $5 AND project = $6 AND queue = $7
+                     AND claim_expires > $3 AND expires > $3",
+                    self.greatest()
+                ),
                 vec![
+                    (now + ttl * 1000).into(),
                     ttl.into(),
-                    grace.into(),
                     now.into(),
-                    claim_expires.into(),
+                    (now + (ttl + grace) * 1000).into(),
                     id.into(),
                     p,
                     n,
@@ -737,23 +747,6 @@ impl DataStore for SqlStore {
         if renewed == 0 {
             return Err(Self::claim_missing(queue, id));
         }
-        let (p, n) = q(queue);
-        self.exec(
-            &format!(
-                "UPDATE messages SET claim_expires = $1, expires = {}(expires, $2)
-                 WHERE claim_id = $3 AND project = $4 AND queue = $5 AND claim_expires > $6",
-                self.greatest()
-            ),
-            vec![
-                claim_expires.into(),
-                (now + (ttl + grace) * 1000).into(),
-                id.into(),
-                p,
-                n,
-                now.into(),
-            ],
-        )
-        .await?;
         Ok(())
     }
 
@@ -764,14 +757,8 @@ impl DataStore for SqlStore {
              WHERE claim_id = $1 AND project = $2 AND queue = $3",
             vec![id.into(), p, n],
         )
-        .await?;
-        let (p, n) = q(queue);
-        self.exec(
-            "DELETE FROM claims WHERE id = $1 AND project = $2 AND queue = $3",
-            vec![id.into(), p, n],
-        )
-        .await?;
-        Ok(())
+        .await
+        .map(|_| ())
     }
 
     async fn create_subscription(
@@ -833,15 +820,9 @@ impl DataStore for SqlStore {
                 &format!(
                     "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
                      WHERE project = $1 AND queue = $2 AND expires > $3 AND id > $4
-                     ORDER BY id LIMIT $5"
+                     ORDER BY id LIMIT {limit}"
                 ),
-                vec![
-                    p,
-                    n,
-                    now.into(),
-                    marker.unwrap_or_default().into(),
-                    i64::from(limit).into(),
-                ],
+                vec![p, n, now.into(), marker.unwrap_or_default().into()],
             )
             .await?;
         rows.iter().map(|r| self.subscription(r, now)).collect()
@@ -932,7 +913,6 @@ impl DataStore for SqlStore {
         let mut removed = 0;
         for sql in [
             "DELETE FROM messages WHERE expires <= $1",
-            "DELETE FROM claims WHERE expires <= $1",
             "DELETE FROM subscriptions WHERE expires <= $1",
         ] {
             removed += self.exec(sql, vec![now.into()]).await?;

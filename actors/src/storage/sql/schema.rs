@@ -4,6 +4,10 @@
 //! runs once, in order, in its own transaction. Times are milliseconds since the Unix epoch
 //! (BIGINT) so expiry is a plain integer comparison against the store's clock on every
 //! backend. `seq` gives FIFO order; `id` is the public message id.
+//!
+//! A claim has no table of its own: it lives on the messages it holds (`claim_id`,
+//! `claim_expires`, `claim_ttl`, `claim_created`), as in Zaqar's MongoDB driver, so claiming
+//! is one UPDATE and a claim exists exactly while a live message holds it.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
@@ -20,11 +24,6 @@ const COMMON_V1: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS messages_queue ON messages (project, queue, seq)",
     "CREATE INDEX IF NOT EXISTS messages_claim ON messages (claim_id)",
     "CREATE INDEX IF NOT EXISTS messages_expires ON messages (expires)",
-    "CREATE TABLE IF NOT EXISTS claims (
-        id TEXT PRIMARY KEY, project TEXT NOT NULL, queue TEXT NOT NULL,
-        ttl BIGINT NOT NULL, grace BIGINT NOT NULL, created BIGINT NOT NULL,
-        expires BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS claims_queue ON claims (project, queue)",
     "CREATE TABLE IF NOT EXISTS subscriptions (
         id TEXT PRIMARY KEY, project TEXT NOT NULL, queue TEXT NOT NULL,
         subscriber TEXT NOT NULL, ttl BIGINT NOT NULL, options TEXT NOT NULL,
@@ -38,13 +37,15 @@ const MIGRATIONS: &[Migration] = &[Migration {
             project TEXT NOT NULL, queue TEXT NOT NULL, client_id TEXT NOT NULL,
             body TEXT NOT NULL, ttl BIGINT NOT NULL, created BIGINT NOT NULL,
             expires BIGINT NOT NULL, visible_at BIGINT NOT NULL, claim_id TEXT,
-            claim_expires BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
+            claim_expires BIGINT NOT NULL DEFAULT 0, claim_ttl BIGINT NOT NULL DEFAULT 0,
+            claim_created BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
     postgres: &["CREATE TABLE IF NOT EXISTS messages (
             seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE,
             project TEXT NOT NULL, queue TEXT NOT NULL, client_id TEXT NOT NULL,
             body TEXT NOT NULL, ttl BIGINT NOT NULL, created BIGINT NOT NULL,
             expires BIGINT NOT NULL, visible_at BIGINT NOT NULL, claim_id TEXT,
-            claim_expires BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
+            claim_expires BIGINT NOT NULL DEFAULT 0, claim_ttl BIGINT NOT NULL DEFAULT 0,
+            claim_created BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
 }];
 
 /// Brings the schema up to date. Safe to run from several processes at once on PostgreSQL
