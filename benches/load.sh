@@ -30,16 +30,27 @@ PY
 target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
 pids+=($!)
 (cd "$work" && exec "$OLDPWD/target/release/zaqar-server" --bind 127.0.0.1:18888) 2>"$work/server.log" &
-pids+=($!)
+server_pid=$!
+pids+=($server_pid)
 wait_port 18890
 wait_port 18888
 
 echo "## bare actix-web handler (HTTP ceiling)"
 target/release/examples/loadgen --url http://127.0.0.1:18890 --duration "$seconds" "$@" | tee "$work/bare.txt"
 echo
+# Server CPU time (user + system, in clock ticks) around its run, for CPU per request.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 echo "## zaqar-server, embedded SQLite"
+ticks_before=$(cpu_ticks)
 target/release/examples/loadgen --url http://127.0.0.1:18888 --duration "$seconds" "$@" | tee "$work/zaqar.txt"
+ticks_after=$(cpu_ticks)
 echo
 bare=$(awk '$1=="total"{print $3}' "$work/bare.txt")
 zaqar=$(awk '$1=="total"{print $3}' "$work/zaqar.txt")
-python3 -c "import sys; b, z = float(sys.argv[1]), float(sys.argv[2]); print(f'zaqar-server / bare: {z:.0f} / {b:.0f} req/s = {z / b:.2f}')" "$bare" "$zaqar"
+requests=$(awk '$1=="total"{print $2}' "$work/zaqar.txt")
+python3 - "$bare" "$zaqar" "$((ticks_after - ticks_before))" "$(getconf CLK_TCK)" "$requests" <<'PY'
+import sys
+bare, zaqar, ticks, hz, requests = map(float, sys.argv[1:])
+print(f"zaqar-server / bare: {zaqar:.0f} / {bare:.0f} req/s = {zaqar / bare:.2f}")
+print(f"zaqar-server CPU per request: {ticks / hz / requests * 1e6:.0f} us")
+PY
