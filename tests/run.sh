@@ -3,8 +3,8 @@
 # against a real server on 127.0.0.1 with real SQLite files, and (when ../shared is beside the
 # clone) the recorded Zaqar transcript compared against this server.
 #
-# Backends: the embedded SQLite store needs nothing installed. Later backends (PostgreSQL,
-# Redis, the MongoDB-compatible server) are installed and started here, on loopback.
+# Backends: the embedded SQLite store needs nothing installed; PostgreSQL is installed from
+# Debian's packages when missing and started here on loopback, in a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -23,8 +23,30 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "tests"
+step "tests (SQLite)"
 cargo test --workspace
+
+# PostgreSQL: a throwaway server on loopback, then the HTTP tests again against it.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/postgres" ]; then
+    step "installing PostgreSQL"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+fi
+step "tests (PostgreSQL, $("$pg_bin/postgres" --version))"
+pg_dir=$(mktemp -d)
+# initdb refuses to run as root: run the server as the postgres user then.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U zaqar >/dev/null
+as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+stop_pg() { as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+trap stop_pg EXIT
+ZAQAR_TEST_MESSAGE_STORE="postgres://zaqar@127.0.0.1:$pg_port/postgres" cargo test --test api
+stop_pg
+trap - EXIT
 
 transcript_tools=../shared/tools
 if [ -f "$transcript_tools/gen-transcript.py" ]; then

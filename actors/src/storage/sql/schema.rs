@@ -48,13 +48,19 @@ const MIGRATIONS: &[Migration] = &[Migration {
             claim_created BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
 }];
 
-/// Brings the schema up to date. Safe to run from several processes at once on PostgreSQL
-/// (every statement is idempotent) and on SQLite (writes are serialised).
+/// Brings the schema up to date, in one transaction. On PostgreSQL an advisory lock makes
+/// servers that start together against one database migrate one after the other (two
+/// concurrent `CREATE TABLE IF NOT EXISTS` can otherwise collide); SQLite serialises writers.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    db.execute_unprepared("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+    let txn = db.begin().await?;
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(72617161)")
+            .await?;
+    }
+    txn.execute_unprepared("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         .await?;
-    let row = db
+    let row = txn
         .query_one_raw(Statement::from_string(
             backend,
             "SELECT COALESCE(MAX(version), 0) FROM schema_version",
@@ -65,7 +71,6 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         None => 0,
     };
     for (i, m) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-        let txn = db.begin().await?;
         let own = match backend {
             DbBackend::Postgres => m.postgres,
             _ => m.sqlite,
@@ -79,7 +84,6 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
             i + 1
         ))
         .await?;
-        txn.commit().await?;
     }
-    Ok(())
+    txn.commit().await
 }
