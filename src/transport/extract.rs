@@ -197,6 +197,18 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
+/// [`read_body`] for a body that must be declared as JSON when it is not empty.
+pub async fn read_json_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: u64,
+    too_large: impl Fn() -> ApiError,
+) -> Result<web::Bytes, ApiError> {
+    let body = read_body(req, payload, limit, too_large).await?;
+    require_json(req, &body)?;
+    Ok(body)
+}
+
 /// Checks that a non-empty body is declared as JSON.
 pub fn require_json(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
     if body.is_empty() {
@@ -225,4 +237,47 @@ pub fn require_json(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|_| ApiError::bad_body("Request body could not be parsed."))
+}
+
+/// The queue a request is about: the request context plus the `{queue}` path segment,
+/// checked against Zaqar's naming rule.
+pub struct QueuePath {
+    pub ctx: Ctx,
+    pub queue: QueueId,
+}
+
+impl FromRequest for QueuePath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ctx::from_headers(req).and_then(|ctx| {
+            let queue = ctx.queue(req.match_info().query("queue"))?;
+            Ok(QueuePath { ctx, queue })
+        }))
+    }
+}
+
+/// A message, claim or subscription of a queue: the queue as in [`QueuePath`] plus `{id}`.
+pub struct ItemPath {
+    pub ctx: Ctx,
+    pub queue: QueueId,
+    pub id: String,
+}
+
+impl FromRequest for ItemPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(
+            QueuePath::from_request(req, payload)
+                .into_inner()
+                .map(|QueuePath { ctx, queue }| ItemPath {
+                    ctx,
+                    queue,
+                    id: req.match_info().query("id").to_owned(),
+                }),
+        )
+    }
 }

@@ -7,7 +7,7 @@ use zaqar_actors::messages::{CreateClaim, GetClaim, ReleaseClaim, RenewClaim};
 
 use super::MessageOut;
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{read_body, require_json, Ctx, Params};
+use crate::transport::extract::{read_json_body, ItemPath, Params, QueuePath};
 use crate::transport::AppState;
 
 /// Claim bodies are two small integers; anything larger is not a claim.
@@ -18,11 +18,10 @@ async fn claim_body(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<(i64, i64), ApiError> {
-    let body = read_body(req, payload, MAX_CLAIM_BODY, || {
+    let body = read_json_body(req, payload, MAX_CLAIM_BODY, || {
         ApiError::bad_body("The claim request body is too large.")
     })
     .await?;
-    require_json(req, &body)?;
     state.validator.claim(&body)
 }
 
@@ -32,12 +31,10 @@ fn claim_href(queue: &str, id: &str) -> String {
 
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { queue, .. }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let limit = state.validator.claim_limit(&Params::parse(&req)?)?;
     let (ttl, grace) = claim_body(&state, &req, payload).await?;
     let claim = state
@@ -63,11 +60,8 @@ pub async fn create(
 
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    ItemPath { queue, id, .. }: ItemPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     let claim = state
         .ask(GetClaim {
             queue: queue.clone(),
@@ -89,13 +83,10 @@ pub async fn get(
 
 pub async fn renew(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    ItemPath { queue, id, .. }: ItemPath,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     let (ttl, grace) = claim_body(&state, &req, payload).await?;
     state
         .ask(RenewClaim {
@@ -110,11 +101,8 @@ pub async fn renew(
 
 pub async fn release(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    ItemPath { queue, id, .. }: ItemPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     state.ask(ReleaseClaim { queue, id }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

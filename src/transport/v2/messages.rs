@@ -11,25 +11,22 @@ use zaqar_actors::model::{ListFilter, Message};
 
 use super::{message_href, next_links, MessageOut};
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{read_body, require_json, Ctx, Params};
+use crate::transport::extract::{read_json_body, ItemPath, Params, QueuePath};
 use crate::transport::AppState;
 
 pub async fn post(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { ctx, queue }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let max = state.validator.limits.max_messages_post_size;
-    let body = read_body(&req, payload, max, || {
+    let body = read_json_body(&req, payload, max, || {
         ApiError::invalid(format!(
             "Message collection size is too large. Max size {max}"
         ))
     })
     .await?;
-    require_json(&req, &body)?;
     let messages = state.validator.messages(&body)?;
     let ids = state
         .ask(PostMessages {
@@ -51,11 +48,9 @@ pub async fn post(
 /// `GET .../messages`: a page of messages, or with `ids=` the messages of those ids.
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { ctx, queue }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let params = Params::parse(&req)?;
     if let Some(ids) = params.list("ids") {
         let ids = state.validator.message_ids(ids)?;
@@ -106,11 +101,8 @@ pub async fn list(
 
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    ItemPath { queue, id, .. }: ItemPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     let found = state
         .ask(GetMessages {
             queue: queue.clone(),
@@ -128,12 +120,9 @@ pub async fn get(
 
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    ItemPath { queue, id, .. }: ItemPath,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     let params = Params::parse(&req)?;
     state
         .ask(DeleteMessage {
@@ -172,11 +161,9 @@ impl<'a> From<&'a Message> for PoppedOut<'a> {
 /// `DELETE .../messages?ids=...` or `?pop=N`.
 pub async fn delete_many(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { queue, .. }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let params = Params::parse(&req)?;
     match (params.list("ids"), params.int("pop")?) {
         (Some(_), Some(_)) => Err(ApiError::invalid(

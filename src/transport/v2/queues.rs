@@ -12,7 +12,7 @@ use zaqar_actors::model::{Message, Metadata, QueueId};
 
 use super::{message_href, next_links, queue_href};
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{parse_json, read_body, require_json, Ctx, Params};
+use crate::transport::extract::{parse_json, read_body, read_json_body, Ctx, Params, QueuePath};
 use crate::transport::AppState;
 
 /// The only media type Zaqar accepts for a queue PATCH.
@@ -71,11 +71,10 @@ async fn metadata_body(
     payload: web::Payload,
 ) -> Result<Option<Value>, ApiError> {
     let max = state.validator.limits.max_queue_metadata;
-    let body = read_body(req, payload, max, || {
+    let body = read_json_body(req, payload, max, || {
         ApiError::invalid(format!("Queue metadata is too large. Max size: {max}"))
     })
     .await?;
-    require_json(req, &body)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -84,12 +83,10 @@ async fn metadata_body(
 
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { queue, .. }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let metadata = match metadata_body(&state, &req, payload).await? {
         None => Metadata::new(),
         Some(Value::Object(m)) => m,
@@ -110,10 +107,8 @@ pub async fn create(
 
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    name: web::Path<String>,
+    QueuePath { queue, .. }: QueuePath,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let stored = state.ask(GetQueueMetadata { queue }).await?;
     Ok(HttpResponse::Ok().json(state.defaults.render(stored)))
 }
@@ -167,12 +162,10 @@ fn apply_patch(metadata: &mut Metadata, ops: Vec<PatchOp>) -> Result<(), ApiErro
 
 pub async fn patch(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { queue, .. }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let ctype = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -221,10 +214,8 @@ pub async fn patch(
 
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    name: web::Path<String>,
+    QueuePath { queue, .. }: QueuePath,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     state.ask(DeleteQueue { queue }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -256,10 +247,8 @@ impl<'a> StatMessage<'a> {
 
 pub async fn stats(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    name: web::Path<String>,
+    QueuePath { queue, .. }: QueuePath,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let s = state
         .ask(GetQueueStats {
             queue: queue.clone(),
@@ -282,17 +271,14 @@ struct PurgeBody {
 
 pub async fn purge(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { queue, .. }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
-    let body = read_body(&req, payload, 4096, || {
+    let body = read_json_body(&req, payload, 4096, || {
         ApiError::bad_body("The purge request is too large.")
     })
     .await?;
-    require_json(&req, &body)?;
     let types = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {

@@ -13,7 +13,7 @@ use zaqar_actors::model::{Metadata, Subscription, SubscriptionUpdate};
 
 use super::next_links;
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{parse_json, read_body, require_json, Ctx, Params};
+use crate::transport::extract::{parse_json, read_json_body, ItemPath, Params, QueuePath};
 use crate::transport::AppState;
 
 /// Subscription bodies hold a URI, a TTL and a small options object.
@@ -60,11 +60,10 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<T, ApiError> {
-    let body = read_body(req, payload, MAX_SUBSCRIPTION_BODY, || {
+    let body = read_json_body(req, payload, MAX_SUBSCRIPTION_BODY, || {
         ApiError::bad_body("The subscription request body is too large.")
     })
     .await?;
-    require_json(req, &body)?;
     parse_json(&body)
 }
 
@@ -90,12 +89,10 @@ fn options_of(options: Option<Value>) -> Result<Option<Metadata>, ApiError> {
 
 pub async fn create(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { queue, .. }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let body: SubscriptionBody = json_body(&req, payload).await?;
     let subscriber = body
         .subscriber
@@ -119,11 +116,9 @@ pub async fn create(
 
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    QueuePath { queue, .. }: QueuePath,
     req: HttpRequest,
-    name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let queue = ctx.queue(&name)?;
     let params = Params::parse(&req)?;
     let limit = state.validator.subscription_page(&params)?;
     let subs = state
@@ -144,24 +139,18 @@ pub async fn list(
 
 pub async fn get(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    ItemPath { queue, id, .. }: ItemPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     let sub = state.ask(GetSubscription { queue, id }).await?;
     Ok(HttpResponse::Ok().json(SubscriptionOut::from(&sub)))
 }
 
 pub async fn update(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    ItemPath { queue, id, .. }: ItemPath,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     let body: SubscriptionBody = json_body(&req, payload).await?;
     if let Some(s) = &body.subscriber {
         state.validator.subscriber(s)?;
@@ -180,13 +169,10 @@ pub async fn update(
 
 pub async fn confirm(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    ItemPath { queue, id, .. }: ItemPath,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     let body: ConfirmBody = json_body(&req, payload).await?;
     let confirmed = body
         .confirmed
@@ -206,11 +192,8 @@ pub async fn confirm(
 
 pub async fn delete(
     state: web::Data<AppState>,
-    ctx: Ctx,
-    path: web::Path<(String, String)>,
+    ItemPath { queue, id, .. }: ItemPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, id) = path.into_inner();
-    let queue = ctx.queue(&name)?;
     state.ask(DeleteSubscription { queue, id }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
