@@ -35,12 +35,7 @@ async fn post_list_echo_and_paging() {
         json!({"messages": [], "links": []})
     );
     let r = api.get("/v2/queues/demo/messages?echo=true").await;
-    let got: Vec<&str> = r.json["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let got = r.ids();
     assert_eq!(got, ids, "FIFO order");
     assert_eq!(r.json["messages"][0]["body"], json!({"event": "one"}));
     assert_eq!(r.json["messages"][0]["ttl"], 300);
@@ -116,13 +111,8 @@ async fn get_by_id_and_ids() {
     let r = api
         .get(&format!("/v2/queues/q/messages?ids={},{}", ids[0], ids[2]))
         .await;
-    let got: Vec<&str> = r.json["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, vec![ids[0].as_str(), ids[2].as_str()]);
+    let got = r.ids();
+    assert_eq!(got, vec![ids[0].clone(), ids[2].clone()]);
 
     let r = api
         .get("/v2/queues/q/messages/000000000000000000000000")
@@ -184,15 +174,10 @@ async fn delete_one_many_and_pop() {
 
     let r = api.delete("/v2/queues/q/messages?pop=2").await;
     assert_eq!(r.status, 200);
-    let popped: Vec<&str> = r.json["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let popped = r.ids();
     assert_eq!(
         popped,
-        vec![ids[2].as_str(), ids[3].as_str()],
+        vec![ids[2].clone(), ids[3].clone()],
         "pop takes the head"
     );
     assert_eq!(r.json["messages"][0]["body"], 2);
@@ -227,23 +212,14 @@ async fn include_claimed() {
         .post_messages("q", json!([{"body": 0}, {"body": 1}]))
         .await;
     api.claim("q", "?limit=1", json!({})).await.unwrap();
-    let listed = |r: crate::common::Resp| -> Vec<String> {
-        r.json["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     assert_eq!(
-        listed(api.get("/v2/queues/q/messages?echo=true").await),
+        api.get("/v2/queues/q/messages?echo=true").await.ids(),
         vec![ids[1].clone()]
     );
     assert_eq!(
-        listed(
-            api.get("/v2/queues/q/messages?echo=true&include_claimed=true")
-                .await
-        ),
+        api.get("/v2/queues/q/messages?echo=true&include_claimed=true")
+            .await
+            .ids(),
         ids
     );
 }

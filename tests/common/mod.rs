@@ -92,6 +92,18 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The ids of the `messages` of a listing, claim or pop, in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.json["messages"]
+            .as_array()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| m["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Asserts a Zaqar error body with this status and title.
     pub fn assert_error(&self, status: u16, title: &str) {
         assert_eq!(self.status.as_u16(), status, "{self:?}");
@@ -201,12 +213,7 @@ impl Api {
             .next()
             .unwrap()
             .to_owned();
-        let ids = r.json["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap().to_owned())
-            .collect();
+        let ids = r.ids();
         Some((claim, ids))
     }
 
