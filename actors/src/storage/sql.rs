@@ -133,15 +133,6 @@ impl SqlStore {
         })
     }
 
-    /// Which database this store talks to (`sqlite`, `postgres`).
-    pub fn backend_name(&self) -> &'static str {
-        match self.backend {
-            DbBackend::Postgres => "postgres",
-            DbBackend::Sqlite => "sqlite",
-            _ => "sql",
-        }
-    }
-
     fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
         let sql = match self.backend {
             DbBackend::Postgres => sql.to_owned(),
