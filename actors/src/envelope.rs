@@ -1,104 +1,119 @@
-//! `Traced<M>`: the envelope every inter-actor message travels in.
+//! `Traced<M>`: the envelope every inter-actor message travels in, and the trace context
+//! that flows with a traced request.
 //!
-//! The sender wraps a message with [`Traced::new`], which captures the span it is running in
-//! (the HTTP request span, or the previous actor's hop span) and the enqueue time. The
-//! receiver calls [`Traced::receive`] to open a child span named after itself and the message
-//! (`PoolRouter PostMessages`, `SqlStore PostMessages`) that records how long the envelope
-//! waited in the mailbox, and runs its work through [`in_hop`], which records the outcome.
+//! A traced request carries a [`TraceCtx`]: the span its next hop hangs under (for `tracing`)
+//! and the OpenTelemetry context to parent it to (for export), plus which layers are switched
+//! on. The HTTP layer sets it as the *ambient* context of the request's task; [`Traced::new`]
+//! picks it up with the enqueue time. The receiving actor calls [`Traced::receive`], which
+//! opens the hop's span (`PoolRouter PostMessages`, `SqlStore PostMessages`) with the
+//! mailbox wait, unless that layer is switched off: then no span is opened and the context
+//! passes through unchanged, so the spans of the other layers stay connected. [`in_hop`] runs
+//! the handler with the hop's context as the ambient one and records the outcome.
 //!
-//! When the request is not traced there is no current span: the envelope then holds `None`
-//! (no allocation, no clock read) and the receiver opens no span.
+//! An untraced request has no ambient context: the envelope holds `None` (no allocation, no
+//! clock read) and no span is opened anywhere. Built without the `profiler` feature, none of
+//! this exists: the envelope is the bare message.
 
 use std::future::Future;
-use std::time::Instant;
 
 use actix::Message;
-use tracing::field::Empty;
-use tracing::{Instrument, Span};
 
 use crate::error::StorageError;
+use crate::messages::BatchSize;
+use crate::model::QueueId;
 
-/// Tracing target of the per-hop spans, so filters can single them out.
-pub const HOP_TARGET: &str = "zaqar::hop";
+#[cfg(feature = "profiler")]
+pub use traced::{current, scope, Layers, TraceCtx, DB_TARGET, HOP_TARGET};
 
-/// The sender's side of a traced hop.
-#[derive(Debug)]
-struct Hop {
-    parent: Span,
-    enqueued_at: Instant,
+/// Which switchable layer an actor belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorLayer {
+    /// The pool router (`trace_pooling`).
+    Pooling,
+    /// A storage actor: traced whenever the request is.
+    Storage,
+}
+
+/// What a hop's span says about the message, besides its name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HopInfo<'a> {
+    pub queue: Option<&'a QueueId>,
+    /// `messaging.operation`: send, receive, settle, ...
+    pub operation: &'static str,
 }
 
 /// A message plus the trace context of whoever sent it.
 #[derive(Debug)]
 pub struct Traced<M> {
     pub msg: M,
-    hop: Option<Hop>,
+    #[cfg(feature = "profiler")]
+    hop: Option<traced::Sent>,
 }
 
 impl<M: Message> Message for Traced<M> {
     type Result = M::Result;
 }
 
+/// The receiving side of a hop: its span (if any) and the context its work runs under.
+pub struct Received {
+    #[cfg(feature = "profiler")]
+    inner: Option<traced::Open>,
+}
+
 impl<M> Traced<M> {
-    /// Wraps `msg` with the current span as its parent.
+    /// Wraps `msg` with the ambient trace context, if the request is traced.
     pub fn new(msg: M) -> Self {
-        let current = Span::current();
-        let hop = (!current.is_disabled()).then(|| Hop {
-            parent: current,
-            enqueued_at: Instant::now(),
-        });
-        Self { msg, hop }
+        Self {
+            msg,
+            #[cfg(feature = "profiler")]
+            hop: traced::Sent::capture(),
+        }
     }
 
     /// Whether a trace context travels with this message.
     pub fn is_traced(&self) -> bool {
-        self.hop.is_some()
+        #[cfg(feature = "profiler")]
+        return self.hop.is_some();
+        #[cfg(not(feature = "profiler"))]
+        false
     }
 
-    /// Opens the receiving actor's span for this message (a disabled span when untraced) and
-    /// hands back the message.
-    pub fn receive(self, actor: &'static str, message: &'static str) -> (M, Span) {
-        let span = match self.hop {
-            None => Span::none(),
-            Some(hop) => {
-                let wait_us = hop.enqueued_at.elapsed().as_micros() as u64;
-                tracing::info_span!(
-                    target: HOP_TARGET,
-                    parent: &hop.parent,
-                    "actor hop",
-                    otel.name = %format_args!("{actor} {message}"),
-                    actor = actor,
-                    message = message,
-                    mailbox_wait_us = wait_us,
-                    outcome = Empty,
-                    error.kind = Empty,
-                    otel.status_code = Empty,
-                )
-            }
+    /// Opens the receiving actor's span for this message, when the request is traced and
+    /// the actor's layer is on, and hands back the message.
+    #[cfg_attr(not(feature = "profiler"), allow(unused_variables))]
+    pub fn receive(
+        self,
+        layer: ActorLayer,
+        actor: &'static str,
+        message: &'static str,
+        info: impl for<'a> FnOnce(&'a M) -> HopInfo<'a>,
+    ) -> (M, Received) {
+        #[cfg(feature = "profiler")]
+        let received = Received {
+            inner: self
+                .hop
+                .map(|sent| sent.open(layer, actor, message, info(&self.msg))),
         };
-        (self.msg, span)
+        #[cfg(not(feature = "profiler"))]
+        let received = Received {};
+        (self.msg, received)
     }
 }
 
-/// Runs a handler's work inside its hop span and records the outcome on it.
-pub async fn in_hop<T, F>(span: Span, work: F) -> Result<T, StorageError>
+/// Runs a handler's work under its hop (span entered, context ambient) and records the
+/// outcome on the span.
+pub async fn in_hop<T, F>(received: Received, work: F) -> Result<T, StorageError>
 where
+    T: BatchSize,
     F: Future<Output = Result<T, StorageError>>,
 {
-    let result = work.instrument(span.clone()).await;
-    if !span.is_disabled() {
-        match &result {
-            Ok(_) => {
-                span.record("outcome", "ok");
-            }
-            Err(e) => {
-                span.record("outcome", "error");
-                span.record("error.kind", e.kind());
-                span.record("otel.status_code", "ERROR");
-            }
-        }
+    #[cfg(feature = "profiler")]
+    if let Some(open) = received.inner {
+        return open.run(work).await;
     }
-    result
+    #[cfg(not(feature = "profiler"))]
+    let _ = received;
+    work.await
 }
 
 impl StorageError {
@@ -118,6 +133,169 @@ impl StorageError {
     }
 }
 
+#[cfg(feature = "profiler")]
+mod traced {
+    use std::future::Future;
+    use std::time::Instant;
+
+    use opentelemetry::Context;
+    use tracing::field::Empty;
+    use tracing::{Instrument, Span};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use super::{ActorLayer, HopInfo};
+    use crate::error::StorageError;
+    use crate::messages::BatchSize;
+
+    /// Tracing target of the per-hop spans.
+    pub const HOP_TARGET: &str = "zaqar::hop";
+    /// Tracing target of the database command spans.
+    pub const DB_TARGET: &str = "zaqar::db";
+
+    /// Which optional layers emit spans (`[profiler] trace_*`). The HTTP switch is applied
+    /// where the trace starts, storage actors follow the trace itself.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Layers {
+        pub pooling: bool,
+        pub sql: bool,
+        pub redis: bool,
+        pub mongodb: bool,
+    }
+
+    impl Default for Layers {
+        fn default() -> Self {
+            Self {
+                pooling: true,
+                sql: true,
+                redis: true,
+                mongodb: true,
+            }
+        }
+    }
+
+    /// The trace context of a traced request at one point of its path.
+    #[derive(Clone, Debug)]
+    pub struct TraceCtx {
+        /// The span the next span hangs under in `tracing` (none when every span above
+        /// was switched off).
+        pub span: Span,
+        /// The OpenTelemetry parent of the next span: the last exported span, or the
+        /// caller's remote context.
+        pub cx: Context,
+        pub layers: Layers,
+    }
+
+    tokio::task_local! {
+        static AMBIENT: TraceCtx;
+    }
+
+    /// The trace context of the running task, when its request is traced.
+    pub fn current() -> Option<TraceCtx> {
+        AMBIENT.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `work` with `ctx` as its ambient trace context.
+    pub fn scope<F: Future>(ctx: TraceCtx, work: F) -> impl Future<Output = F::Output> {
+        AMBIENT.scope(ctx, work)
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Sent {
+        ctx: TraceCtx,
+        enqueued_at: Instant,
+    }
+
+    impl Sent {
+        pub(super) fn capture() -> Option<Self> {
+            current().map(|ctx| Sent {
+                ctx,
+                enqueued_at: Instant::now(),
+            })
+        }
+
+        pub(super) fn open(
+            self,
+            layer: ActorLayer,
+            actor: &'static str,
+            message: &'static str,
+            info: HopInfo<'_>,
+        ) -> Open {
+            let on = match layer {
+                ActorLayer::Pooling => self.ctx.layers.pooling,
+                ActorLayer::Storage => true,
+            };
+            if !on {
+                return Open {
+                    span: Span::none(),
+                    ctx: self.ctx,
+                };
+            }
+            let wait_us = self.enqueued_at.elapsed().as_micros() as u64;
+            let span = tracing::info_span!(
+                target: HOP_TARGET,
+                parent: &self.ctx.span,
+                "actor hop",
+                otel.name = %format_args!("{actor} {message}"),
+                otel.kind = "internal",
+                otel.status_code = Empty,
+                actor = actor,
+                message = message,
+                mailbox_wait_us = wait_us,
+                outcome = Empty,
+                error.kind = Empty,
+                messaging.system = "zaqar",
+                messaging.operation = info.operation,
+                messaging.destination.name = Empty,
+                messaging.batch.message_count = Empty,
+                zaqar.project = Empty,
+            );
+            if let Some(q) = info.queue {
+                span.record("messaging.destination.name", q.name.as_str());
+                span.record("zaqar.project", q.project.as_str());
+            }
+            let _ = span.set_parent(self.ctx.cx);
+            let ctx = TraceCtx {
+                span: span.clone(),
+                cx: span.context(),
+                layers: self.ctx.layers,
+            };
+            Open { span, ctx }
+        }
+    }
+
+    pub(super) struct Open {
+        span: Span,
+        ctx: TraceCtx,
+    }
+
+    impl Open {
+        pub(super) async fn run<T, F>(self, work: F) -> Result<T, StorageError>
+        where
+            T: BatchSize,
+            F: Future<Output = Result<T, StorageError>>,
+        {
+            let span = self.span;
+            let result = scope(self.ctx, work.instrument(span.clone())).await;
+            if !span.is_disabled() {
+                match &result {
+                    Ok(answer) => {
+                        span.record("outcome", "ok");
+                        if let Some(n) = answer.batch_size() {
+                            span.record("messaging.batch.message_count", n as u64);
+                        }
+                    }
+                    Err(e) => {
+                        span.record("outcome", "error");
+                        span.record("error.kind", e.kind());
+                        span.record("otel.status_code", "ERROR");
+                    }
+                }
+            }
+            result
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +309,5 @@ mod tests {
     fn untraced_envelope_carries_nothing() {
         let env = Traced::new(Ping);
         assert!(!env.is_traced());
-        let (_, span) = env.receive("A", "Ping");
-        assert!(span.is_disabled());
     }
 }

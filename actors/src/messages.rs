@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::envelope::HopInfo;
 use crate::error::StorageError;
 use crate::model::{
     Claim, ListFilter, Message, Metadata, NewMessage, QueueEntry, QueueId, QueueStats,
@@ -25,7 +26,10 @@ pub trait StorageRequest:
 {
     /// The message's name in span names (`SqlStore PostMessages`).
     const NAME: &'static str;
-    type Output: Send + 'static;
+    type Output: BatchSize + Send + 'static;
+
+    /// What the hop spans say about this message.
+    fn info(&self) -> HopInfo<'_>;
 
     fn execute(
         self,
@@ -33,10 +37,55 @@ pub trait StorageRequest:
     ) -> LocalBoxFuture<Result<Self::Output, StorageError>>;
 }
 
+/// How many messages an answer carries, for `messaging.batch.message_count`.
+pub trait BatchSize {
+    fn batch_size(&self) -> Option<usize> {
+        None
+    }
+}
+
+impl BatchSize for Vec<Message> {
+    fn batch_size(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+/// Ids of posted messages.
+impl BatchSize for Vec<String> {
+    fn batch_size(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+impl BatchSize for Option<Claim> {
+    fn batch_size(&self) -> Option<usize> {
+        Some(self.as_ref().map_or(0, |c| c.messages.len()))
+    }
+}
+
+impl BatchSize for Claim {
+    fn batch_size(&self) -> Option<usize> {
+        Some(self.messages.len())
+    }
+}
+
+impl BatchSize for () {}
+impl BatchSize for bool {}
+impl BatchSize for String {}
+impl BatchSize for Option<Metadata> {}
+impl BatchSize for QueueStats {}
+impl BatchSize for Subscription {}
+impl BatchSize for Vec<QueueEntry> {}
+impl BatchSize for Vec<Subscription> {}
+
 macro_rules! storage_requests {
+    // A queue-scoped message has the queue as its first field.
+    (@first $m:ident) => { None };
+    (@first $m:ident queue $($rest:ident)*) => { Some(&$m.queue) };
+    (@first $m:ident $other:ident $($rest:ident)*) => { None };
     ($(
         $(#[doc = $doc:literal])*
-        $name:ident { $($field:ident : $ty:ty),* $(,)? } -> $out:ty
+        $name:ident { $($field:ident : $ty:ty),* $(,)? } -> $out:ty, $op:literal
             = |$m:ident, $store:ident| $call:expr;
     )*) => {$(
         $(#[doc = $doc])*
@@ -51,6 +100,13 @@ macro_rules! storage_requests {
             const NAME: &'static str = stringify!($name);
             type Output = $out;
 
+            fn info(&self) -> HopInfo<'_> {
+                HopInfo {
+                    queue: storage_requests!(@first self $($field)*),
+                    operation: $op,
+                }
+            }
+
             fn execute(self, $store: Arc<dyn DataStore>) -> LocalBoxFuture<Result<$out, StorageError>> {
                 let $m = self;
                 Box::pin(async move { $call.await })
@@ -61,70 +117,70 @@ macro_rules! storage_requests {
 
 storage_requests! {
     /// Is the backend reachable?
-    Ping {} -> () = |_m, s| s.ping();
+    Ping {} -> (), "ping" = |_m, s| s.ping();
 
     /// Create a queue; `true` when it did not exist before.
-    CreateQueue { queue: QueueId, metadata: Metadata } -> bool
+    CreateQueue { queue: QueueId, metadata: Metadata } -> bool, "create"
         = |m, s| s.create_queue(&m.queue, m.metadata);
     /// The stored metadata of a queue; `None` when the queue was never created.
-    GetQueueMetadata { queue: QueueId } -> Option<Metadata>
+    GetQueueMetadata { queue: QueueId } -> Option<Metadata>, "get"
         = |m, s| s.queue_metadata(&m.queue);
     /// Replace the metadata of an existing queue.
-    SetQueueMetadata { queue: QueueId, metadata: Metadata } -> ()
+    SetQueueMetadata { queue: QueueId, metadata: Metadata } -> (), "update"
         = |m, s| s.set_queue_metadata(&m.queue, m.metadata);
     /// Delete a queue with its messages, claims and subscriptions.
-    DeleteQueue { queue: QueueId } -> () = |m, s| s.delete_queue(&m.queue);
+    DeleteQueue { queue: QueueId } -> (), "delete" = |m, s| s.delete_queue(&m.queue);
     /// A page of a project's queues, by name.
-    ListQueues { project: String, marker: Option<String>, limit: u32 } -> Vec<QueueEntry>
+    ListQueues { project: String, marker: Option<String>, limit: u32 } -> Vec<QueueEntry>, "list"
         = |m, s| s.list_queues(&m.project, m.marker, m.limit);
     /// Message counts and the oldest and newest message.
-    GetQueueStats { queue: QueueId } -> QueueStats = |m, s| s.queue_stats(&m.queue);
+    GetQueueStats { queue: QueueId } -> QueueStats, "stats" = |m, s| s.queue_stats(&m.queue);
     /// Delete the unclaimed messages and/or the subscriptions of a queue.
-    PurgeQueue { queue: QueueId, messages: bool, subscriptions: bool } -> ()
+    PurgeQueue { queue: QueueId, messages: bool, subscriptions: bool } -> (), "purge"
         = |m, s| s.purge_queue(&m.queue, m.messages, m.subscriptions);
 
     /// Post a batch atomically; answers the new ids in order.
-    PostMessages { queue: QueueId, client_id: String, messages: Vec<NewMessage>, size: u64 } -> Vec<String>
+    PostMessages { queue: QueueId, client_id: String, messages: Vec<NewMessage>, size: u64 } -> Vec<String>, "send"
         = |m, s| s.post_messages(&m.queue, &m.client_id, m.messages, m.size);
     /// A page of messages in FIFO order after `marker`.
-    ListMessages { queue: QueueId, filter: ListFilter, marker: Option<String>, limit: u32 } -> Vec<Message>
+    ListMessages { queue: QueueId, filter: ListFilter, marker: Option<String>, limit: u32 } -> Vec<Message>, "receive"
         = |m, s| s.list_messages(&m.queue, m.filter, m.marker, m.limit);
     /// The live messages among `ids`.
-    GetMessages { queue: QueueId, ids: Vec<String> } -> Vec<Message>
+    GetMessages { queue: QueueId, ids: Vec<String> } -> Vec<Message>, "receive"
         = |m, s| s.get_messages(&m.queue, m.ids);
     /// Delete one message, honouring its claim.
-    DeleteMessage { queue: QueueId, id: String, claim_id: Option<String> } -> ()
+    DeleteMessage { queue: QueueId, id: String, claim_id: Option<String> } -> (), "settle"
         = |m, s| s.delete_message(&m.queue, &m.id, m.claim_id.as_deref());
     /// Delete messages by id, claimed or not.
-    DeleteMessages { queue: QueueId, ids: Vec<String> } -> ()
+    DeleteMessages { queue: QueueId, ids: Vec<String> } -> (), "settle"
         = |m, s| s.delete_messages(&m.queue, m.ids);
     /// Remove and return up to `limit` unclaimed messages from the head of the queue.
-    PopMessages { queue: QueueId, limit: u32 } -> Vec<Message>
+    PopMessages { queue: QueueId, limit: u32 } -> Vec<Message>, "receive"
         = |m, s| s.pop_messages(&m.queue, m.limit);
 
     /// Claim up to `limit` free messages; `None` when none was claimable.
-    CreateClaim { queue: QueueId, ttl: i64, grace: i64, limit: u32 } -> Option<Claim>
+    CreateClaim { queue: QueueId, ttl: i64, grace: i64, limit: u32 } -> Option<Claim>, "receive"
         = |m, s| s.create_claim(&m.queue, m.ttl, m.grace, m.limit);
     /// A live claim and the messages it holds.
-    GetClaim { queue: QueueId, id: String } -> Claim = |m, s| s.get_claim(&m.queue, &m.id);
+    GetClaim { queue: QueueId, id: String } -> Claim, "get" = |m, s| s.get_claim(&m.queue, &m.id);
     /// Restart a live claim's TTL.
-    RenewClaim { queue: QueueId, id: String, ttl: i64, grace: i64 } -> ()
+    RenewClaim { queue: QueueId, id: String, ttl: i64, grace: i64 } -> (), "settle"
         = |m, s| s.renew_claim(&m.queue, &m.id, m.ttl, m.grace);
     /// Release a claim's messages and forget it.
-    ReleaseClaim { queue: QueueId, id: String } -> () = |m, s| s.release_claim(&m.queue, &m.id);
+    ReleaseClaim { queue: QueueId, id: String } -> (), "settle" = |m, s| s.release_claim(&m.queue, &m.id);
 
     /// Subscribe; an existing subscription of the same subscriber keeps its id.
-    CreateSubscription { queue: QueueId, subscriber: String, ttl: i64, options: Metadata } -> String
+    CreateSubscription { queue: QueueId, subscriber: String, ttl: i64, options: Metadata } -> String, "create"
         = |m, s| s.create_subscription(&m.queue, &m.subscriber, m.ttl, m.options);
     /// A page of a queue's subscriptions, by id.
-    ListSubscriptions { queue: QueueId, marker: Option<String>, limit: u32 } -> Vec<Subscription>
+    ListSubscriptions { queue: QueueId, marker: Option<String>, limit: u32 } -> Vec<Subscription>, "list"
         = |m, s| s.list_subscriptions(&m.queue, m.marker, m.limit);
-    GetSubscription { queue: QueueId, id: String } -> Subscription
+    GetSubscription { queue: QueueId, id: String } -> Subscription, "get"
         = |m, s| s.get_subscription(&m.queue, &m.id);
-    UpdateSubscription { queue: QueueId, id: String, update: SubscriptionUpdate } -> ()
+    UpdateSubscription { queue: QueueId, id: String, update: SubscriptionUpdate } -> (), "update"
         = |m, s| s.update_subscription(&m.queue, &m.id, m.update);
-    ConfirmSubscription { queue: QueueId, id: String, confirmed: bool } -> ()
+    ConfirmSubscription { queue: QueueId, id: String, confirmed: bool } -> (), "update"
         = |m, s| s.confirm_subscription(&m.queue, &m.id, m.confirmed);
-    DeleteSubscription { queue: QueueId, id: String } -> ()
+    DeleteSubscription { queue: QueueId, id: String } -> (), "delete"
         = |m, s| s.delete_subscription(&m.queue, &m.id);
 }

@@ -7,7 +7,7 @@
 
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
 
-use crate::envelope::{in_hop, Traced};
+use crate::envelope::{in_hop, ActorLayer, Traced};
 use crate::messages::StorageRequest;
 use crate::storage::actor::StorageActor;
 
@@ -39,10 +39,10 @@ impl<M: StorageRequest> Handler<Traced<M>> for PoolRouter {
     type Result = ResponseFuture<Result<M::Output, crate::StorageError>>;
 
     fn handle(&mut self, envelope: Traced<M>, _ctx: &mut Self::Context) -> Self::Result {
-        let (msg, span) = envelope.receive("PoolRouter", M::NAME);
+        let (msg, hop) = envelope.receive(ActorLayer::Pooling, "PoolRouter", M::NAME, M::info);
         let pool = self.pool.clone();
-        Box::pin(in_hop(span, async move {
-            // Wrapped inside the hop span, so the storage actor's span is its child.
+        Box::pin(in_hop(hop, async move {
+            // Runs under the hop's context, so the storage actor's span is its child.
             pool.send(Traced::new(msg)).await?
         }))
     }

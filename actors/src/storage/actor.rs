@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, ResponseFuture};
 
-use crate::envelope::{in_hop, Traced};
+use crate::envelope::{in_hop, ActorLayer, Traced};
 use crate::error::StorageError;
 use crate::messages::StorageRequest;
 use crate::storage::DataStore;
@@ -42,7 +42,7 @@ impl<M: StorageRequest> Handler<Traced<M>> for StorageActor {
     type Result = ResponseFuture<Result<M::Output, StorageError>>;
 
     fn handle(&mut self, envelope: Traced<M>, _ctx: &mut Self::Context) -> Self::Result {
-        let (msg, span) = envelope.receive(self.store.name(), M::NAME);
-        Box::pin(in_hop(span, msg.execute(self.store.clone())))
+        let (msg, hop) = envelope.receive(ActorLayer::Storage, self.store.name(), M::NAME, M::info);
+        Box::pin(in_hop(hop, msg.execute(self.store.clone())))
     }
 }

@@ -55,10 +55,7 @@ pub struct SqlOptions {
 }
 
 pub struct SqlStore {
-    /// Pool for reads.
     db: DatabaseConnection,
-    /// Pool for writes: one connection on SQLite, the same pool as `db` on PostgreSQL.
-    writer: DatabaseConnection,
     backend: DbBackend,
     clock: Clock,
     defaults: QueueDefaults,
@@ -91,7 +88,6 @@ impl SqlStore {
                 uri.push_str("?mode=rwc");
             }
         }
-        let is_sqlite = uri.starts_with("sqlite:");
         let synchronous = if opts.sqlite_synchronous_full {
             SqliteSynchronous::Full
         } else {
@@ -112,20 +108,14 @@ impl SqlStore {
             });
             Database::connect(co)
         };
+        // Writes share the pool with reads. Queueing SQLite's writes on one connection of
+        // their own was tried: it serialised every statement's round trip to sqlx's worker
+        // thread, and mixed-load writes fell from about 2400/s to 970/s (BENCHMARKS.md).
         let db = connect(opts.pool_size.max(1)).await?;
-        // SQLite admits one writer at a time and makes the others wait in its busy handler,
-        // which sleeps in growing steps: queueing writers on one pooled connection instead
-        // hands the lock over without sleeping. Reads keep the whole pool.
-        let writer = if is_sqlite {
-            connect(1).await?
-        } else {
-            db.clone()
-        };
-        schema::migrate(&writer).await?;
+        schema::migrate(&db).await?;
         let backend = db.get_database_backend();
         Ok(Self {
             db,
-            writer,
             backend,
             clock,
             defaults,
@@ -142,24 +132,50 @@ impl SqlStore {
     }
 
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
-        Ok(self
-            .db
-            .execute_raw(self.stmt(sql, values))
-            .await?
-            .rows_affected())
+        let run = self.db.execute_raw(self.stmt(sql, values));
+        Ok(self.traced(sql, run).await?.rows_affected())
     }
 
     async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
-        Ok(self.db.query_all_raw(self.stmt(sql, values)).await?)
-    }
-
-    /// A statement that writes and returns rows (`... RETURNING`).
-    async fn query_write(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
-        Ok(self.writer.query_all_raw(self.stmt(sql, values)).await?)
+        let run = self.db.query_all_raw(self.stmt(sql, values));
+        Ok(self.traced(sql, run).await?)
     }
 
     async fn query_one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
-        Ok(self.db.query_one_raw(self.stmt(sql, values)).await?)
+        let run = self.db.query_one_raw(self.stmt(sql, values));
+        Ok(self.traced(sql, run).await?)
+    }
+
+    /// Runs one statement inside a span of its own when the request is traced and
+    /// `trace_sql` is on: the statement text (placeholders, never values) and its verb.
+    #[cfg(feature = "profiler")]
+    async fn traced<T>(&self, sql: &str, run: impl std::future::Future<Output = T>) -> T {
+        use tracing::Instrument;
+        match crate::envelope::current() {
+            Some(ctx) if ctx.layers.sql => {
+                let statement = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+                let verb = statement.split(' ').next().unwrap_or("SQL").to_ascii_uppercase();
+                let span = tracing::info_span!(
+                    target: crate::envelope::DB_TARGET,
+                    "db statement",
+                    otel.name = %format_args!("SQL {verb}"),
+                    otel.kind = "client",
+                    db.system = match self.backend {
+                        DbBackend::Postgres => "postgresql",
+                        _ => "sqlite",
+                    },
+                    db.operation = verb.as_str(),
+                    db.statement = statement.as_str(),
+                );
+                run.instrument(span).await
+            }
+            _ => run.await,
+        }
+    }
+
+    #[cfg(not(feature = "profiler"))]
+    async fn traced<T>(&self, _sql: &str, run: impl std::future::Future<Output = T>) -> T {
+        run.await
     }
 
     /// `GREATEST` on PostgreSQL, the two-argument `MAX` on SQLite.
@@ -359,7 +375,7 @@ impl DataStore for SqlStore {
     }
 
     async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
-        let txn = self.writer.begin().await?;
+        let txn = self.db.begin().await?;
         for sql in [
             "DELETE FROM messages WHERE project = $1 AND queue = $2",
             "DELETE FROM subscriptions WHERE project = $1 AND queue = $2",
@@ -635,7 +651,7 @@ impl DataStore for SqlStore {
              RETURNING {MESSAGE_COLUMNS}",
             self.skip_locked()
         );
-        let rows = self.query_write(&sql, vec![p, n, now.into()]).await?;
+        let rows = self.query(&sql, vec![p, n, now.into()]).await?;
         self.messages(rows, now)
     }
 
@@ -663,7 +679,7 @@ impl DataStore for SqlStore {
             lock = self.skip_locked(),
         );
         let rows = self
-            .query_write(
+            .query(
                 &sql,
                 vec![
                     id.as_str().into(),
