@@ -1,6 +1,6 @@
 //! Cost of one request through the actor path (PoolRouter -> StorageActor -> store and back),
-//! untraced (no subscriber: the envelope carries `None`) and traced (a subscriber records the
-//! spans of both hops under a request span). The store answers at once, so what is measured
+//! untraced (no ambient trace context: the envelope carries `None`) and traced (a request's
+//! trace context is ambient and a subscriber records the spans of both hops). The store answers at once, so what is measured
 //! is the envelope, the two mailboxes and the spans.
 //!
 //! `cargo bench --bench envelope`
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr};
 use criterion::{criterion_group, criterion_main, Criterion};
+use zaqar_actors::envelope::{scope, Layers, TraceCtx};
 use zaqar_actors::messages::Ping;
 use zaqar_actors::storage::faulty::FaultyStore;
 use zaqar_actors::{PoolRouter, StorageActor, Traced};
@@ -27,16 +28,21 @@ fn hops(c: &mut Criterion) {
         b.iter(|| sys.block_on(router.send(Traced::new(Ping {}))).unwrap())
     });
 
+    // Traced: a request span and its trace context are ambient, as in a signed request,
+    // and a subscriber records every hop span (no exporter: this measures the path).
     let subscriber = tracing_subscriber::registry();
     tracing::subscriber::with_default(subscriber, || {
         let request = tracing::info_span!("HTTP request");
+        let ctx = TraceCtx {
+            span: request.clone(),
+            cx: opentelemetry::Context::new(),
+            root: None,
+            layers: Layers::default(),
+        };
         c.bench_function("router+storage round trip, traced", |b| {
             b.iter(|| {
-                sys.block_on(async {
-                    let _enter = request.enter();
-                    router.send(Traced::new(Ping {})).await
-                })
-                .unwrap()
+                sys.block_on(scope(ctx.clone(), router.send(Traced::new(Ping {}))))
+                    .unwrap()
             })
         });
     });

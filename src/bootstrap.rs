@@ -123,6 +123,8 @@ pub async fn run(
     let validator = Arc::new(Validator::new(conf.limits.clone()));
     let defaults = conf.limits.queue_defaults();
     let capacity = conf.server.mailbox_capacity;
+    #[cfg(feature = "profiler")]
+    let profiler = web::Data::new(crate::profiler::Profiler::new(&conf.profiler));
     let addr = listener
         .local_addr()
         .map_err(|source| StartupError::Listen {
@@ -138,12 +140,19 @@ pub async fn run(
             validator: validator.clone(),
             defaults: defaults.clone(),
         });
-        App::new()
+        let app = App::new()
             .app_data(state)
             .configure(routes)
             .default_service(web::to(no_route))
-            .wrap_fn(common_headers)
-            .wrap(TracingLogger::default())
+            .wrap_fn(common_headers);
+        #[cfg(feature = "profiler")]
+        let app = app
+            .app_data(profiler.clone())
+            .wrap_fn(crate::profiler::root_span::ambient_trace)
+            .wrap(TracingLogger::<crate::profiler::root_span::ProfilerRootSpan>::new());
+        #[cfg(not(feature = "profiler"))]
+        let app = app.wrap(TracingLogger::default());
+        app
     })
     .shutdown_timeout(10);
     if conf.server.workers > 0 {

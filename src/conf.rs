@@ -29,12 +29,106 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConf,
     pub storage: StorageConf,
     pub limits: LimitsConf,
+    pub profiler: ProfilerConf,
+}
+
+/// A secret string (an HMAC key): its `Debug` never shows it, so it cannot reach a log.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// HMAC keys: a TOML list, or one comma-separated string as in Zaqar's `hmac_keys`. Each
+/// key is stripped of surrounding spaces and empty ones are dropped, as osprofiler does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HmacKeys(pub Vec<Secret>);
+
+impl HmacKeys {
+    pub fn parse(list: &str) -> Self {
+        HmacKeys(
+            list.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| Secret(k.to_owned()))
+                .collect(),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for HmacKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Keys {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match Keys::deserialize(d)? {
+            Keys::One(list) => HmacKeys::parse(&list),
+            Keys::Many(keys) => HmacKeys::parse(&keys.join(",")),
+        })
+    }
+}
+
+/// `[profiler]`: OSProfiler-compatible tracing, exported over OTLP.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfilerConf {
+    /// Master switch. Off: no request is traced, whatever it carries.
+    pub enabled: bool,
+    /// Keys a caller may sign `X-Trace-Info` with; tried in order. `ZAQAR_PROFILER_HMAC_KEYS`
+    /// (comma-separated) replaces them, so keys need not sit in the file.
+    pub hmac_keys: HmacKeys,
+    /// One switch per layer; a layer switched off emits no span and keeps the chain whole.
+    pub trace_http: bool,
+    pub trace_pooling: bool,
+    pub trace_sql: bool,
+    pub trace_redis: bool,
+    pub trace_mongodb: bool,
+    /// OTLP collector; unset: `OTEL_EXPORTER_OTLP_ENDPOINT`, else the protocol's local
+    /// default (http://127.0.0.1:4318 or :4317).
+    pub otlp_endpoint: Option<String>,
+    /// `grpc` or `http/protobuf`; unset: `OTEL_EXPORTER_OTLP_PROTOCOL`, else http/protobuf.
+    pub otlp_protocol: Option<String>,
+    /// Unset: `OTEL_SERVICE_NAME`, else `zaqar-server`.
+    pub service_name: Option<String>,
+    /// Extra OpenTelemetry resource attributes.
+    pub resource_attributes: std::collections::BTreeMap<String, String>,
+    /// Fraction of unsigned requests to trace anyway (head sampling), 0.0 to 1.0.
+    pub sample_ratio: f64,
+    /// Continue a W3C `traceparent` from the caller. Off by default: anyone could then make
+    /// the server trace.
+    pub accept_traceparent: bool,
+}
+
+impl Default for ProfilerConf {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            hmac_keys: HmacKeys::default(),
+            trace_http: true,
+            trace_pooling: true,
+            trace_sql: true,
+            trace_redis: true,
+            trace_mongodb: true,
+            otlp_endpoint: None,
+            otlp_protocol: None,
+            service_name: None,
+            resource_attributes: Default::default(),
+            sample_ratio: 0.0,
+            accept_traceparent: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -174,6 +268,10 @@ impl Config {
                 })?
             }
         };
+        let mut conf = conf;
+        if let Ok(keys) = std::env::var("ZAQAR_PROFILER_HMAC_KEYS") {
+            conf.profiler.hmac_keys = HmacKeys::parse(&keys);
+        }
         conf.validate()?;
         Ok(conf)
     }
@@ -285,6 +383,33 @@ impl Config {
                 "must be \"normal\" or \"full\"",
             ));
         }
+        let p = &self.profiler;
+        if !(0.0..=1.0).contains(&p.sample_ratio) {
+            return Err(invalid(
+                "profiler.sample_ratio",
+                "must be between 0.0 and 1.0",
+            ));
+        }
+        if let Some(proto) = &p.otlp_protocol {
+            if proto != "grpc" && proto != "http/protobuf" {
+                return Err(invalid(
+                    "profiler.otlp_protocol",
+                    "must be \"grpc\" or \"http/protobuf\"",
+                ));
+            }
+        }
+        if p.enabled && p.hmac_keys.0.is_empty() && p.sample_ratio == 0.0 && !p.accept_traceparent {
+            return Err(invalid(
+                "profiler.hmac_keys",
+                "is empty: with profiling enabled, set a key (or ZAQAR_PROFILER_HMAC_KEYS)",
+            ));
+        }
+        if p.enabled && !cfg!(feature = "profiler") {
+            return Err(invalid(
+                "profiler.enabled",
+                "is true, but this build has no profiler feature",
+            ));
+        }
         if !self.storage.message_store.contains("://") {
             return Err(invalid(
                 "storage.message_store",
@@ -335,6 +460,43 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("storage.sqlite_synchronous"));
+    }
+
+    #[test]
+    fn hmac_keys_as_list_or_string_and_never_debug_printed() {
+        let c = Config::parse("[profiler]\nhmac_keys = \"a, p@ss w0rd! ,,c\"\n").unwrap();
+        let keys: Vec<_> = c
+            .profiler
+            .hmac_keys
+            .0
+            .iter()
+            .map(|k| k.0.as_str())
+            .collect();
+        assert_eq!(keys, ["a", "p@ss w0rd!", "c"]);
+        let c = Config::parse("[profiler]\nhmac_keys = [\" x \", \"y\"]\n").unwrap();
+        assert_eq!(
+            c.profiler.hmac_keys,
+            HmacKeys(vec![Secret("x".into()), Secret("y".into())])
+        );
+        assert!(!format!("{c:?}").contains("\"y\""));
+    }
+
+    #[test]
+    fn profiler_values_are_checked() {
+        let mut c = Config::default();
+        c.profiler.sample_ratio = 1.5;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("profiler.sample_ratio"));
+        let mut c = Config::default();
+        c.profiler.enabled = true;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("profiler.hmac_keys"));
     }
 
     #[test]

@@ -9,10 +9,13 @@
 //! - [`conf`]: configuration groups, defaults, file loading and validation.
 //! - [`bootstrap`]: opening the store and starting the server ([`run`]).
 //! - [`transport`]: routes, middleware, extractors, validation, error mapping, resources.
+//! - `profiler` (feature `profiler`): OSProfiler-compatible tracing and OTLP export.
 //! - `src/bin/zaqar-server.rs`: the command line.
 
 pub mod bootstrap;
 pub mod conf;
+#[cfg(feature = "profiler")]
+pub mod profiler;
 pub mod transport;
 
 pub use bootstrap::{run, Running, StartupError};

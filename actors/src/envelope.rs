@@ -23,7 +23,9 @@ use crate::messages::BatchSize;
 use crate::model::QueueId;
 
 #[cfg(feature = "profiler")]
-pub use traced::{current, scope, Layers, TraceCtx, DB_TARGET, HOP_TARGET};
+pub use traced::{
+    current, scope, start_span, take_root_trace_id, Layers, TraceCtx, DB_TARGET, HOP_TARGET,
+};
 
 /// Which switchable layer an actor belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +140,9 @@ mod traced {
     use std::future::Future;
     use std::time::Instant;
 
+    use std::cell::Cell;
+
+    use opentelemetry::trace::TraceId;
     use opentelemetry::Context;
     use tracing::field::Empty;
     use tracing::{Instrument, Span};
@@ -182,7 +187,33 @@ mod traced {
         /// The OpenTelemetry parent of the next span: the last exported span, or the
         /// caller's remote context.
         pub cx: Context,
+        /// The trace id the first exported span must take when `cx` has no parent span (a
+        /// signed request's `base_id`), so the trace id is the caller's without inventing a
+        /// parent span that does not exist.
+        pub root: Option<TraceId>,
         pub layers: Layers,
+    }
+
+    thread_local! {
+        /// The trace id for the root span being started on this thread, if chosen.
+        static ROOT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+    }
+
+    /// For the OpenTelemetry id generator: the trace id chosen for the root span being
+    /// started on this thread, if any.
+    pub fn take_root_trace_id() -> Option<TraceId> {
+        ROOT_TRACE_ID.with(Cell::take)
+    }
+
+    /// Starts `span` under `ctx` (its OpenTelemetry parent, or as the root with the chosen
+    /// trace id) and answers its context, the parent for what comes next.
+    pub fn start_span(span: &Span, ctx: &TraceCtx) -> Context {
+        let _ = span.set_parent(ctx.cx.clone());
+        ROOT_TRACE_ID.with(|id| id.set(ctx.root));
+        // Asking for the context starts the span now, on this thread.
+        let cx = span.context();
+        ROOT_TRACE_ID.with(|id| id.set(None));
+        cx
     }
 
     tokio::task_local! {
@@ -253,10 +284,10 @@ mod traced {
                 span.record("messaging.destination.name", q.name.as_str());
                 span.record("zaqar.project", q.project.as_str());
             }
-            let _ = span.set_parent(self.ctx.cx);
             let ctx = TraceCtx {
+                cx: start_span(&span, &self.ctx),
                 span: span.clone(),
-                cx: span.context(),
+                root: self.ctx.root,
                 layers: self.ctx.layers,
             };
             Open { span, ctx }

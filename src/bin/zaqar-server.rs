@@ -26,21 +26,26 @@ struct Args {
     bind: Option<String>,
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides. Per-request spans stay off by default: they
-/// cost time on every request and belong to the profiler.
-fn init_logging() {
+/// Logs go to stderr; `RUST_LOG` overrides the filter. With the profiler on, the server's
+/// spans also go to the OTLP exporter (a layer of its own, unaffected by `RUST_LOG`).
+fn init_logging(#[cfg(feature = "profiler")] telemetry: Option<&zaqar::profiler::otlp::Telemetry>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,zaqar=info,zaqar_server=info,zaqar::hop=off"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(fmt);
+    #[cfg(feature = "profiler")]
+    let registry = registry.with(telemetry.map(|t| zaqar::profiler::otlp::layer(&t.provider)));
+    registry.init();
 }
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    init_logging();
     let args = Args::parse();
     let mut conf = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
@@ -51,6 +56,35 @@ async fn main() -> ExitCode {
     };
     if let Some(bind) = args.bind {
         conf.server.bind = bind;
+    }
+    #[cfg(feature = "profiler")]
+    let telemetry = if conf.profiler.enabled {
+        match zaqar::profiler::otlp::Telemetry::init(&conf.profiler) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("zaqar-server: profiler: cannot set up the OTLP exporter: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
+    init_logging(
+        #[cfg(feature = "profiler")]
+        telemetry.as_ref(),
+    );
+    #[cfg(feature = "profiler")]
+    if let Some(t) = &telemetry {
+        tracing::info!(
+            "profiler on: signed requests exported over OTLP ({}) to {} as {}",
+            if t.settings.grpc {
+                "grpc"
+            } else {
+                "http/protobuf"
+            },
+            t.settings.endpoint,
+            t.settings.service_name
+        );
     }
     let listener = match TcpListener::bind(&conf.server.bind) {
         Ok(l) => l,
@@ -71,7 +105,14 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!("zaqar-server listening on http://{addr} with message store {store}");
-    match server.await {
+    let result = server.await;
+    // Spans of requests answered before the stop are still batched: flush them, off the
+    // async runtime (see otlp::Telemetry::shutdown).
+    #[cfg(feature = "profiler")]
+    if let Some(t) = telemetry {
+        let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+    }
+    match result {
         Ok(()) => {
             tracing::info!("zaqar-server stopped");
             ExitCode::SUCCESS

@@ -154,7 +154,11 @@ impl SqlStore {
         match crate::envelope::current() {
             Some(ctx) if ctx.layers.sql => {
                 let statement = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-                let verb = statement.split(' ').next().unwrap_or("SQL").to_ascii_uppercase();
+                let verb = statement
+                    .split(' ')
+                    .next()
+                    .unwrap_or("SQL")
+                    .to_ascii_uppercase();
                 let span = tracing::info_span!(
                     target: crate::envelope::DB_TARGET,
                     "db statement",

@@ -1,0 +1,172 @@
+//! Export: the OpenTelemetry tracer provider (batch OTLP exporter over gRPC or
+//! HTTP/protobuf, our id generator) and the `tracing` layer that feeds it.
+//!
+//! Only the server's own spans are exported (targets `zaqar::http`, `zaqar::hop`,
+//! `zaqar::db`): library spans and log events never are. [`Telemetry::shutdown`] flushes
+//! what is batched, so spans of requests answered before a graceful stop are not lost.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing::Subscriber;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+use zaqar_actors::envelope::{DB_TARGET, HOP_TARGET};
+
+use super::ids::RequestIds;
+use super::root_span::HTTP_TARGET;
+use crate::conf::ProfilerConf;
+
+/// Where and how spans are exported, after configuration and `OTEL_*` variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportSettings {
+    pub grpc: bool,
+    pub endpoint: String,
+    pub service_name: String,
+}
+
+impl ExportSettings {
+    /// Configuration first, then the standard variables, then local defaults.
+    pub fn resolve(conf: &ProfilerConf, env: impl Fn(&str) -> Option<String>) -> Self {
+        let protocol = conf
+            .otlp_protocol
+            .clone()
+            .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
+            .unwrap_or_else(|| "http/protobuf".into());
+        let grpc = protocol == "grpc";
+        let endpoint = conf
+            .otlp_endpoint
+            .clone()
+            .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+            .unwrap_or_else(|| {
+                if grpc {
+                    "http://127.0.0.1:4317".into()
+                } else {
+                    "http://127.0.0.1:4318".into()
+                }
+            });
+        // OTLP/HTTP posts traces to <endpoint>/v1/traces.
+        let endpoint = if grpc || endpoint.ends_with("/v1/traces") {
+            endpoint
+        } else {
+            format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+        };
+        let service_name = conf
+            .service_name
+            .clone()
+            .or_else(|| env("OTEL_SERVICE_NAME"))
+            .unwrap_or_else(|| "zaqar-server".into());
+        Self {
+            grpc,
+            endpoint,
+            service_name,
+        }
+    }
+}
+
+/// The running exporter.
+pub struct Telemetry {
+    pub provider: SdkTracerProvider,
+    pub settings: ExportSettings,
+}
+
+impl Telemetry {
+    pub fn init(conf: &ProfilerConf) -> Result<Self, opentelemetry_otlp::ExporterBuildError> {
+        let settings = ExportSettings::resolve(conf, |k| std::env::var(k).ok());
+        let exporter = if settings.grpc {
+            SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(settings.endpoint.clone())
+                .build()?
+        } else {
+            SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(settings.endpoint.clone())
+                .build()?
+        };
+        let resource = Resource::builder()
+            .with_service_name(settings.service_name.clone())
+            .with_attributes(
+                conf.resource_attributes
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            )
+            .build();
+        let provider = provider_builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build();
+        Ok(Self { provider, settings })
+    }
+
+    /// Flushes batched spans and stops the exporter. Blocking: call it off the async
+    /// runtime (the gRPC exporter otherwise waits for its own timeout and drops the batch).
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("zaqar-server: flushing spans failed: {e}");
+        }
+    }
+}
+
+/// A provider builder with what every export needs: our id generator, and every span
+/// sampled (the decision to trace is made before any span exists).
+pub fn provider_builder() -> opentelemetry_sdk::trace::TracerProviderBuilder {
+    SdkTracerProvider::builder()
+        .with_id_generator(RequestIds::default())
+        .with_sampler(Sampler::AlwaysOn)
+}
+
+/// The `tracing` layer exporting the server's spans to `provider`.
+pub fn layer<S>(provider: &SdkTracerProvider) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let targets = Targets::new()
+        .with_target(HTTP_TARGET, LevelFilter::INFO)
+        .with_target(HOP_TARGET, LevelFilter::INFO)
+        .with_target(DB_TARGET, LevelFilter::INFO);
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("zaqar"))
+        .with_filter(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_from_config_then_environment_then_defaults() {
+        let none = |_: &str| None;
+        let s = ExportSettings::resolve(&ProfilerConf::default(), none);
+        assert_eq!(s.endpoint, "http://127.0.0.1:4318/v1/traces");
+        assert!(!s.grpc);
+        assert_eq!(s.service_name, "zaqar-server");
+
+        let env = |k: &str| match k {
+            "OTEL_EXPORTER_OTLP_PROTOCOL" => Some("grpc".to_owned()),
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4317".to_owned()),
+            "OTEL_SERVICE_NAME" => Some("mq".to_owned()),
+            _ => None,
+        };
+        let s = ExportSettings::resolve(&ProfilerConf::default(), env);
+        assert_eq!(
+            (s.grpc, s.endpoint.as_str(), s.service_name.as_str()),
+            (true, "http://collector:4317", "mq")
+        );
+
+        let conf = ProfilerConf {
+            otlp_protocol: Some("http/protobuf".into()),
+            otlp_endpoint: Some("http://127.0.0.1:6006/".into()),
+            ..ProfilerConf::default()
+        };
+        let s = ExportSettings::resolve(&conf, env);
+        assert_eq!(
+            (s.grpc, s.endpoint.as_str()),
+            (false, "http://127.0.0.1:6006/v1/traces")
+        );
+    }
+}

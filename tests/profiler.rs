@@ -1,0 +1,577 @@
+//! Profiling end to end inside the process: requests signed as osprofiler signs them, spans
+//! exported through the real OpenTelemetry pipeline into an in-memory exporter, and the
+//! exported trees checked span by span.
+//!
+//! Its own test binary, because it installs a global subscriber; tests run one at a time
+//! (they count exported spans) behind `SERIAL`.
+#![cfg(feature = "profiler")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use serde_json::json;
+use tracing_subscriber::layer::SubscriberExt;
+use zaqar::conf::HmacKeys;
+use zaqar::profiler::{hmac, otlp};
+
+use common::{Api, TestServer};
+
+const KEY: &str = "SECRET_KEY";
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The exporter every span of this test binary lands in.
+fn exporter() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = otlp::provider_builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry().with(otlp::layer(&provider));
+        tracing::subscriber::set_global_default(subscriber).expect("global subscriber");
+        // The provider must outlive the tests; the subscriber holds only its tracer.
+        std::mem::forget(provider);
+        exporter
+    })
+}
+
+fn server(configure: impl FnOnce(&mut zaqar::Config)) -> TestServer {
+    exporter();
+    TestServer::start_with(|c| {
+        c.profiler.enabled = true;
+        c.profiler.hmac_keys = HmacKeys::parse("other-key, SECRET_KEY");
+        configure(c);
+    })
+}
+
+/// Request headers signed as osprofiler 4.x signs them.
+fn signed(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    base: &str,
+    parent: &str,
+) -> reqwest::RequestBuilder {
+    let (info, tag) = hmac::sign(base, parent, KEY);
+    api.request(method, path)
+        .header("X-Trace-Info", info)
+        .header("X-Trace-HMAC", tag)
+}
+
+fn hex(uuid: &str) -> String {
+    uuid.replace('-', "")
+}
+
+/// The spans exported for a trace, once `done` holds for them (a bounded wait on an
+/// observable condition: the HTTP span ends just after the response is written).
+fn spans_of(trace: &str, done: impl Fn(&[SpanData]) -> bool) -> Vec<SpanData> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let spans: Vec<SpanData> = exporter()
+            .get_finished_spans()
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.span_context.trace_id().to_string() == trace)
+            .collect();
+        if done(&spans) || Instant::now() > deadline {
+            return spans;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn has_http(spans: &[SpanData]) -> bool {
+    spans.iter().any(|s| s.span_kind == SpanKind::Server)
+}
+
+fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
+    spans.iter().filter(|s| s.name == name).collect()
+}
+
+fn one<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    let found = named(spans, name);
+    assert_eq!(found.len(), 1, "exactly one {name}: {:?}", names(spans));
+    found[0]
+}
+
+fn names(spans: &[SpanData]) -> Vec<String> {
+    spans.iter().map(|s| s.name.to_string()).collect()
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+fn children<'a>(spans: &'a [SpanData], parent: &SpanData) -> Vec<&'a SpanData> {
+    let id = parent.span_context.span_id();
+    spans.iter().filter(|s| s.parent_span_id == id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_tree_of_post_list_claim_and_delete() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|_| {});
+    let api = s.api();
+    let base = "5f8e0c2a-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let caller = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d";
+
+    // Post, under a caller's trace point: the HTTP span hangs under it.
+    let r = api
+        .send(
+            signed(
+                &api,
+                reqwest::Method::POST,
+                "/v2/queues/traced/messages",
+                base,
+                caller,
+            )
+            .header("Content-Type", "application/json")
+            .body(json!({"messages": [{"body": "secret-body"}, {"body": 2}]}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("x-trace-id"), Some(hex(base).as_str()));
+    let spans = spans_of(&hex(base), has_http);
+    let http = one(&spans, "POST /v2/queues/{queue}/messages");
+    assert_eq!(http.span_kind, SpanKind::Server);
+    assert_eq!(
+        http.parent_span_id.to_string(),
+        "9c2d1e0f9a8b7c6d",
+        "low 64 bits of parent_id"
+    );
+    assert_eq!(
+        attr(http, "http.response.status_code").as_deref(),
+        Some("201")
+    );
+    assert_eq!(
+        attr(http, "http.route").as_deref(),
+        Some("/v2/queues/{queue}/messages")
+    );
+    let router = one(&spans, "PoolRouter PostMessages");
+    assert_eq!(router.parent_span_id, http.span_context.span_id());
+    assert_eq!(
+        attr(router, "messaging.destination.name").as_deref(),
+        Some("traced")
+    );
+    assert_eq!(attr(router, "zaqar.project"), Some(api.project.clone()));
+    assert_eq!(attr(router, "messaging.operation").as_deref(), Some("send"));
+    assert_eq!(
+        attr(router, "messaging.batch.message_count").as_deref(),
+        Some("2")
+    );
+    assert!(attr(router, "mailbox_wait_us")
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
+    let storage = one(&spans, "SqlStore PostMessages");
+    assert_eq!(storage.parent_span_id, router.span_context.span_id());
+    let statements = children(&spans, storage);
+    // A first post reads the queue's settings, creates the lazy queue, inserts the batch.
+    let texts: Vec<String> = statements
+        .iter()
+        .map(|s| attr(s, "db.statement").unwrap())
+        .collect();
+    assert_eq!(
+        names(&statements.iter().map(|s| (*s).clone()).collect::<Vec<_>>()),
+        ["SQL SELECT", "SQL INSERT", "SQL INSERT"]
+    );
+    assert!(
+        texts[0].starts_with("SELECT metadata FROM queues"),
+        "{texts:?}"
+    );
+    assert!(texts[1].starts_with("INSERT INTO queues"), "{texts:?}");
+    assert!(texts[2].starts_with("INSERT INTO messages"), "{texts:?}");
+    assert!(
+        texts[2].contains("VALUES ($1, $2"),
+        "placeholders, never values: {texts:?}"
+    );
+    let insert = statements[2];
+    assert_eq!(insert.span_kind, SpanKind::Client);
+    assert_eq!(attr(insert, "db.system").as_deref(), Some("sqlite"));
+    assert_eq!(spans.len(), 3 + statements.len(), "{:?}", names(&spans));
+    for span in &spans {
+        for kv in &span.attributes {
+            let v = kv.value.to_string();
+            assert!(
+                !v.contains("secret-body") && !v.contains(KEY),
+                "{}: {v}",
+                span.name
+            );
+        }
+    }
+
+    // List, claim and delete, each a fresh client request (parent = base): root HTTP spans.
+    let list_base = "11111111-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed(
+            &api,
+            reqwest::Method::GET,
+            "/v2/queues/traced/messages?echo=true",
+            list_base,
+            list_base,
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    let spans = spans_of(&hex(list_base), has_http);
+    let http = one(&spans, "GET /v2/queues/{queue}/messages");
+    assert_eq!(http.parent_span_id, SpanId::INVALID, "no invented parent");
+    assert_eq!(
+        one(&spans, "PoolRouter ListMessages").parent_span_id,
+        http.span_context.span_id()
+    );
+    let store = one(&spans, "SqlStore ListMessages");
+    assert_eq!(
+        attr(store, "messaging.batch.message_count").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        names(
+            &children(&spans.clone(), store)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        ),
+        ["SQL SELECT"]
+    );
+
+    let claim_base = "22222222-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(
+            signed(
+                &api,
+                reqwest::Method::POST,
+                "/v2/queues/traced/claims",
+                claim_base,
+                claim_base,
+            )
+            .header("Content-Type", "application/json")
+            .body("{}"),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let href = r.json["messages"][0]["href"].as_str().unwrap().to_owned();
+    let claim_id = href.split("claim_id=").nth(1).unwrap().to_owned();
+    let spans = spans_of(&hex(claim_base), has_http);
+    let store = one(&spans, "SqlStore CreateClaim");
+    assert_eq!(
+        attr(store, "messaging.operation").as_deref(),
+        Some("receive")
+    );
+    assert_eq!(
+        names(
+            &children(&spans, store)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        ),
+        ["SQL UPDATE"]
+    );
+
+    let delete_base = "33333333-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed(
+            &api,
+            reqwest::Method::DELETE,
+            &href,
+            delete_base,
+            delete_base,
+        ))
+        .await;
+    assert_eq!(r.status, 204);
+    let spans = spans_of(&hex(delete_base), has_http);
+    one(&spans, "DELETE /v2/queues/{queue}/messages/{id}");
+    one(&spans, "PoolRouter DeleteMessage");
+    let store = one(&spans, "SqlStore DeleteMessage");
+    assert_eq!(
+        names(
+            &children(&spans, store)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        ),
+        ["SQL DELETE"]
+    );
+    // The claim id is in the request's query, never in an exported span.
+    for span in &spans {
+        for kv in &span.attributes {
+            assert!(!kv.value.to_string().contains(&claim_id), "{}", span.name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_mark_the_hops() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|_| {});
+    let api = s.api();
+    let base = "44444444-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed(
+            &api,
+            reqwest::Method::GET,
+            "/v2/queues/q/claims/nope",
+            base,
+            base,
+        ))
+        .await;
+    assert_eq!(r.status, 404);
+    let spans = spans_of(&hex(base), has_http);
+    for name in ["PoolRouter GetClaim", "SqlStore GetClaim"] {
+        let hop = one(&spans, name);
+        assert_eq!(attr(hop, "outcome").as_deref(), Some("error"));
+        assert_eq!(
+            attr(hop, "error.kind").as_deref(),
+            Some("claim_does_not_exist")
+        );
+        assert!(
+            matches!(hop.status, Status::Error { .. }),
+            "{name}: {:?}",
+            hop.status
+        );
+    }
+    // A 404 is the client's error, not the server's.
+    let http = one(&spans, "GET /v2/queues/{queue}/claims/{id}");
+    assert!(!matches!(http.status, Status::Error { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switched_off_layers_vanish_and_the_rest_stays_connected() {
+    let _serial = SERIAL.lock().await;
+    let caller = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d";
+    type Switch = fn(&mut zaqar::Config);
+    let cases: [(&str, Switch); 3] = [
+        ("55555555-1b3d-4e5f-8a9b-0c1d2e3f4a5b", |c| {
+            c.profiler.trace_http = false
+        }),
+        ("66666666-1b3d-4e5f-8a9b-0c1d2e3f4a5b", |c| {
+            c.profiler.trace_pooling = false
+        }),
+        ("77777777-1b3d-4e5f-8a9b-0c1d2e3f4a5b", |c| {
+            c.profiler.trace_sql = false
+        }),
+    ];
+    for (i, (base, switch)) in cases.into_iter().enumerate() {
+        let s = server(switch);
+        let api = s.api();
+        let r = api
+            .send(signed(
+                &api,
+                reqwest::Method::GET,
+                "/v2/queues/q/stats",
+                base,
+                caller,
+            ))
+            .await;
+        assert_eq!(r.status, 200);
+        let store_done =
+            |spans: &[SpanData]| spans.iter().any(|s| s.name == "SqlStore GetQueueStats");
+        let spans = match i {
+            0 => spans_of(&hex(base), store_done),
+            _ => spans_of(&hex(base), |s| has_http(s) && store_done(s)),
+        };
+        let store = one(&spans, "SqlStore GetQueueStats");
+        match i {
+            0 => {
+                // No HTTP span: the router hangs directly under the caller's point.
+                assert!(!has_http(&spans), "{:?}", names(&spans));
+                let router = one(&spans, "PoolRouter GetQueueStats");
+                assert_eq!(router.parent_span_id.to_string(), "9c2d1e0f9a8b7c6d");
+                assert_eq!(store.parent_span_id, router.span_context.span_id());
+            }
+            1 => {
+                // No router span: the store hangs under the HTTP span.
+                assert!(named(&spans, "PoolRouter GetQueueStats").is_empty());
+                let http = one(&spans, "GET /v2/queues/{queue}/stats");
+                assert_eq!(store.parent_span_id, http.span_context.span_id());
+            }
+            _ => {
+                assert!(
+                    spans.iter().all(|s| !s.name.starts_with("SQL ")),
+                    "{:?}",
+                    names(&spans)
+                );
+                let router = one(&spans, "PoolRouter GetQueueStats");
+                assert_eq!(store.parent_span_id, router.span_context.span_id());
+            }
+        }
+        assert!(spans
+            .iter()
+            .all(|s| s.span_context.trace_id().to_string() == hex(base)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_signatures_are_served_untraced() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|_| {});
+    let api = s.api();
+    let before = exporter().get_finished_spans().unwrap().len();
+    let base = "88888888-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let (info, tag) = hmac::sign(base, base, KEY);
+    let (_, wrong_key_tag) = hmac::sign(base, base, "NOT_THE_KEY");
+    let mut tampered = info.clone().into_bytes();
+    tampered[5] ^= 1;
+    let tampered = String::from_utf8(tampered).unwrap();
+    let cases: Vec<Vec<(&str, String)>> = vec![
+        vec![],
+        vec![("X-Trace-Info", info.clone())],
+        vec![
+            ("X-Trace-Info", info.clone()),
+            ("X-Trace-HMAC", wrong_key_tag),
+        ],
+        vec![("X-Trace-Info", tampered), ("X-Trace-HMAC", tag.clone())],
+        vec![
+            ("X-Trace-Info", info.clone()),
+            ("X-Trace-HMAC", tag.to_uppercase()),
+        ],
+        vec![
+            ("X-Trace-Info", "%%%not base64".into()),
+            ("X-Trace-HMAC", "00".repeat(20)),
+        ],
+        vec![
+            ("X-Trace-Info", info.clone()),
+            ("X-Trace-HMAC", "zz".into()),
+        ],
+    ];
+    for headers in cases {
+        let mut rb = api.request(reqwest::Method::GET, "/v2/queues/q/stats");
+        for (k, v) in &headers {
+            rb = rb.header(*k, v.as_str());
+        }
+        let r = api.send(rb).await;
+        assert_eq!(r.status, 200, "{headers:?}");
+        assert!(r.header("x-trace-id").is_none(), "{headers:?}");
+    }
+    // A valid request afterwards is traced, so the exporter is working: the invalid ones
+    // above exported nothing at all.
+    let r = api
+        .send(signed(
+            &api,
+            reqwest::Method::GET,
+            "/v2/queues/q/stats",
+            base,
+            base,
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    let spans = spans_of(&hex(base), has_http);
+    assert_eq!(
+        exporter().get_finished_spans().unwrap().len() - before,
+        spans.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiler_off_traces_nothing() {
+    let _serial = SERIAL.lock().await;
+    exporter();
+    let s = TestServer::start_with(|c| c.profiler.hmac_keys = HmacKeys::parse(KEY));
+    let api = s.api();
+    let before = exporter().get_finished_spans().unwrap().len();
+    let base = "99999999-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed(
+            &api,
+            reqwest::Method::GET,
+            "/v2/queues/q/stats",
+            base,
+            base,
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-trace-id").is_none());
+    assert_eq!(exporter().get_finished_spans().unwrap().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_traced_requests_keep_their_own_trees() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|c| c.server.workers = 2);
+    let api = s.api();
+    let bases: Vec<String> = (0..200).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let mut tasks = Vec::new();
+    for (i, base) in bases.iter().cloned().enumerate() {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            let rb = signed(
+                &api,
+                reqwest::Method::POST,
+                &format!("/v2/queues/c{}/messages", i % 7),
+                &base,
+                &base,
+            )
+            .header("Content-Type", "application/json")
+            .body(json!({"messages": [{"body": i}]}).to_string());
+            api.send(rb).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let all: Vec<SpanData> = {
+        let wanted: std::collections::HashSet<String> = bases.iter().map(|b| hex(b)).collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let spans: Vec<SpanData> = exporter()
+                .get_finished_spans()
+                .unwrap()
+                .into_iter()
+                .filter(|s| wanted.contains(&s.span_context.trace_id().to_string()))
+                .collect();
+            let servers = spans
+                .iter()
+                .filter(|s| s.span_kind == SpanKind::Server)
+                .count();
+            if servers >= 200 || Instant::now() > deadline {
+                break spans;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let by_id: HashMap<SpanId, &SpanData> =
+        all.iter().map(|s| (s.span_context.span_id(), s)).collect();
+    for base in &bases {
+        let trace = hex(base);
+        let spans: Vec<&SpanData> = all
+            .iter()
+            .filter(|s| s.span_context.trace_id().to_string() == trace)
+            .collect();
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        for expected in [
+            "POST /v2/queues/{queue}/messages",
+            "PoolRouter PostMessages",
+            "SqlStore PostMessages",
+        ] {
+            assert_eq!(
+                names.iter().filter(|n| **n == expected).count(),
+                1,
+                "{trace}: {names:?}"
+            );
+        }
+        // Every parent is a span of the same trace (or none, for the HTTP root).
+        for span in &spans {
+            if span.parent_span_id == SpanId::INVALID {
+                assert_eq!(span.span_kind, SpanKind::Server);
+                continue;
+            }
+            let parent = by_id
+                .get(&span.parent_span_id)
+                .unwrap_or_else(|| panic!("{}: parent not exported", span.name));
+            assert_eq!(
+                parent.span_context.trace_id(),
+                span.span_context.trace_id(),
+                "{}",
+                span.name
+            );
+        }
+    }
+}
