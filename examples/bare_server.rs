@@ -1,6 +1,7 @@
 //! The HTTP ceiling of this machine: a bare actix-web server that answers the load
 //! generator's requests with canned Zaqar-shaped replies, doing no work at all.
-//! Benchmarks measure `zaqar-server` as a ratio against it, in the same run.
+//! Benchmarks measure `zaqar-server` as a ratio against it, in the same run. It also
+//! accepts OTLP/HTTP trace exports at `/v1/traces`, as a local collector that costs nothing.
 //!
 //! ```text
 //! cargo run --release --example bare_server -- 127.0.0.1:8890
@@ -15,6 +16,10 @@ const ID: &str = "00000000-0000-4000-8000-000000000000";
 async fn canned(req: HttpRequest, _body: web::Bytes) -> HttpResponse {
     let path = req.path();
     match *req.method() {
+        // An OTLP/HTTP trace sink: an empty ExportTraceServiceResponse accepts everything.
+        Method::POST if path == "/v1/traces" => HttpResponse::Ok()
+            .content_type("application/x-protobuf")
+            .finish(),
         Method::POST if path.ends_with("/messages") => HttpResponse::Created()
             .insert_header(("Location", format!("{path}?ids={ID}")))
             .json(json!({"resources": [format!("{path}/{ID}")]})),

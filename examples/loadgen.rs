@@ -50,6 +50,9 @@ struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Sign every request for profiling with this HMAC key (each request its own trace).
+    #[arg(long, value_name = "KEY")]
+    profile: Option<String>,
 }
 
 /// Latencies (microseconds) and errors of one kind of request.
@@ -66,6 +69,7 @@ struct Client {
     base: String,
     client_id: String,
     project: String,
+    profile: Option<String>,
 }
 
 impl Client {
@@ -78,6 +82,7 @@ impl Client {
             base: args.url.trim_end_matches('/').to_owned(),
             client_id: uuid::Uuid::new_v4().to_string(),
             project: args.project.clone(),
+            profile: args.profile.clone(),
         }
     }
 
@@ -99,6 +104,11 @@ impl Client {
             rb = rb
                 .header("Content-Type", "application/json")
                 .body(b.to_string());
+        }
+        if let Some(key) = &self.profile {
+            let base = uuid::Uuid::new_v4().to_string();
+            let (info, tag) = sign(&base, &base, key);
+            rb = rb.header("X-Trace-Info", info).header("X-Trace-HMAC", tag);
         }
         let started = Instant::now();
         let result = async {
@@ -195,6 +205,17 @@ async fn observer(args: Args, deadline: Instant) -> Stats {
             .await;
     }
     stats
+}
+
+#[cfg(feature = "profiler")]
+fn sign(base: &str, parent: &str, key: &str) -> (String, String) {
+    zaqar::profiler::hmac::sign(base, parent, key)
+}
+
+#[cfg(not(feature = "profiler"))]
+fn sign(_: &str, _: &str, _: &str) -> (String, String) {
+    eprintln!("loadgen: --profile needs the profiler feature");
+    std::process::exit(2);
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {

@@ -5,6 +5,8 @@
 #
 # Backends: the embedded SQLite store needs nothing installed; PostgreSQL is installed from
 # Debian's packages when missing and started here on loopback, in a temporary directory.
+# Profiling end to end installs the real osprofiler library and the Phoenix trace backend
+# from PyPI into .test-env/ (once) and starts Phoenix on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -47,6 +49,9 @@ trap stop_pg EXIT
 ZAQAR_TEST_MESSAGE_STORE="postgres://zaqar@127.0.0.1:$pg_port/postgres" cargo test --test api
 stop_pg
 trap - EXIT
+
+step "profiling end to end (osprofiler -> zaqar-server -> OTLP -> Phoenix)"
+bash tests/e2e/profiling.sh target/debug/zaqar-server
 
 transcript_tools=../shared/tools
 if [ -f "$transcript_tools/gen-transcript.py" ]; then

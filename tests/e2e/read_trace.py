@@ -1,0 +1,58 @@
+"""Read one trace back from Phoenix's REST API and check that it holds the per-actor spans.
+
+usage: read_trace.py PHOENIX_URL PROJECT TRACE_ID_HEX NAME [NAME ...]
+Polls (bounded) until every NAME is among the trace's spans, prints the tree, exits 0;
+exits 1 if they never all arrive.
+"""
+import json
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+url, project, trace_id, wanted = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+
+
+def spans():
+    q = urllib.parse.urlencode([("trace_id", trace_id), ("limit", "500")])
+    path = "%s/v1/projects/%s/spans?%s" % (url, urllib.parse.quote(project, safe=""), q)
+    try:
+        with urllib.request.urlopen(path, timeout=10) as r:
+            return json.load(r)["data"]
+    except urllib.error.HTTPError as e:
+        if e.code == 404:  # the project appears with its first span
+            return []
+        raise
+
+
+deadline = time.time() + 60
+found = []
+while time.time() < deadline:
+    found = spans()
+    names = {s["name"] for s in found}
+    if all(n in names for n in wanted):
+        break
+    time.sleep(0.5)
+
+by_id = {s["context"]["span_id"]: s for s in found}
+
+
+def show(span, depth):
+    print("  " * depth + span["name"], "(%s)" % span["context"]["span_id"])
+    for child in found:
+        if child["parent_id"] == span["context"]["span_id"]:
+            show(child, depth + 1)
+
+
+for s in found:
+    if s["parent_id"] not in by_id:
+        show(s, 0)
+missing = [n for n in wanted if n not in {s["name"] for s in found}]
+if missing:
+    sys.exit("missing spans in trace %s: %s" % (trace_id, missing))
+# Only HTTP spans are roots (one per request of the trace); every other span hangs under a
+# span of the same trace.
+roots = [s["name"] for s in found if s["parent_id"] not in by_id]
+if not all(r.split(" ")[0] in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD") for r in roots):
+    sys.exit("spans without their parent in the trace: %s" % roots)
+print("trace %s: %d spans from %d requests, all connected" % (trace_id, len(found), len(roots)))
