@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Profiler overhead: the same load against zaqar-server (embedded SQLite) four ways, in one
+# run: built without the profiler feature; with it but `enabled = false`; enabled with
+# unsigned requests; enabled with every request signed, its spans exported over OTLP/HTTP
+# to a local sink (examples/bare_server.rs, which accepts and drops them).
+#
+#   bash benches/overhead.sh [SECONDS] [extra loadgen flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+shift || true
+key=bench-key
+
+cargo build --release --quiet --no-default-features --bin zaqar-server
+cp target/release/zaqar-server target/release/zaqar-server-no-profiler
+cargo build --release --quiet --bin zaqar-server --example loadgen --example bare_server
+
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+wait_port() {
+    python3 - "$1" <<'PY'
+import socket, sys, time
+for _ in range(300):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+}
+
+target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
+pids+=($!)
+wait_port 18890
+
+run() { # label binary enabled loadgen-flags...
+    local label=$1 bin=$2 enabled=$3
+    shift 3
+    local dir="$work/$label"
+    mkdir -p "$dir"
+    cat >"$dir/zaqar.toml" <<TOML
+[storage]
+message_store = "sqlite://$dir/zaqar.db"
+[profiler]
+enabled = $enabled
+hmac_keys = ["$key"]
+otlp_protocol = "http/protobuf"
+otlp_endpoint = "http://127.0.0.1:18890"
+TOML
+    "$bin" --config "$dir/zaqar.toml" --bind 127.0.0.1:18888 2>"$dir/server.log" &
+    local pid=$!
+    wait_port 18888
+    target/release/examples/loadgen --url http://127.0.0.1:18888 --duration "$seconds" "$@" >"$dir/out.txt"
+    kill -TERM "$pid"
+    wait "$pid" || true
+    awk -v label="$label" '$1=="total" {printf "| %s | %s | %s | %s |\n", label, $3, $4, $5}' "$dir/out.txt"
+}
+
+echo "| build and setting | req/s | p50 ms | p99 ms |"
+echo "|---|---:|---:|---:|"
+run "feature off" target/release/zaqar-server-no-profiler false "$@"
+run "on, enabled = false" target/release/zaqar-server false "$@"
+run "enabled, unsigned requests" target/release/zaqar-server true "$@"
+run "enabled, every request signed" target/release/zaqar-server true --profile "$key" "$@"
