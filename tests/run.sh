@@ -24,6 +24,8 @@ cargo fmt --all -- --check
 
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
+# The build without the profiler feature (no tracing code in the actor path) must hold too.
+cargo clippy --workspace --all-targets --no-default-features -- -D warnings
 
 step "tests (SQLite)"
 cargo test --workspace
