@@ -7,6 +7,7 @@
 #   bash benches/overhead.sh [SECONDS] [extra loadgen flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tests/lib.sh
 seconds=${1:-10}
 shift || true
 key=bench-key
@@ -19,18 +20,6 @@ work=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-wait_port() {
-    python3 - "$1" <<'PY'
-import socket, sys, time
-for _ in range(300):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)
-PY
-}
 
 target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
 pids+=($!)

@@ -9,6 +9,7 @@
 # from PyPI into .test-env/ (once) and starts Phoenix on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tests/lib.sh
 export CARGO_TERM_COLOR=never
 
 step() { printf '\n== %s\n' "$*"; }
@@ -42,7 +43,7 @@ pg_dir=$(mktemp -d)
 # initdb refuses to run as root: run the server as the postgres user then.
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
-pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pg_port=$(free_port)
 as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U zaqar >/dev/null
 as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
     -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
@@ -60,18 +61,10 @@ if [ -f "$transcript_tools/gen-transcript.py" ]; then
     step "Zaqar v2 transcript"
     work=$(mktemp -d)
     trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     (cd "$work" && exec "$OLDPWD/target/debug/zaqar-server" --bind "127.0.0.1:$port") >"$work/server.log" 2>&1 &
     server_pid=$!
-    python3 - "$port" <<'PY'
-import socket, sys, time
-for _ in range(300):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        break
-    except OSError:
-        time.sleep(0.1)
-PY
+    wait_port "$port"
     python3 "$transcript_tools/gen-transcript.py" "http://127.0.0.1:$port" "$work/ours.md" --normalise
     # Skipped rows belong to later issues (pools, flavors, subscriptions' notifications, signed
     # URLs, topics) or record Zaqar bugs (include_claimed without marker, health detail).

@@ -31,8 +31,11 @@ pub fn verify(info: Option<&str>, tag: Option<&str>, keys: &[Secret]) -> Option<
     let info = info.filter(|i| !i.is_empty())?;
     let tag = tag.map(str::trim).filter(|t| !t.is_empty())?;
     let tag = decode_hex(tag)?;
-    let key = keys.iter().find(|k| tag_matches(&k.0, info, &tag))?;
-    let _ = key; // The matching key would re-sign downstream calls; none are made yet.
+    // The first matching key decides; osprofiler would re-sign downstream calls with it,
+    // and this server makes none yet.
+    if !keys.iter().any(|k| tag_matches(&k.0, info, &tag)) {
+        return None;
+    }
     let payload = python_urlsafe_b64decode(info)?;
     let object: Map<String, Value> = serde_json::from_slice(&payload).ok()?;
     if object

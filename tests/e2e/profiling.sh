@@ -7,6 +7,7 @@
 # Installs Python packages from PyPI into .test-env/venv on first use (about a minute).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/lib.sh
 root=$PWD
 server_bin=${1:-$root/target/debug/zaqar-server}
 venv=$root/.test-env/venv
@@ -16,20 +17,6 @@ if ! "$venv/bin/python" -c "import phoenix.server.main, osprofiler, requests" 2>
     "$venv/bin/pip" install -q "arize-phoenix==20.26.1" "osprofiler==4.4.0" requests
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    python3 - "$1" "$2" <<'PY'
-import socket, sys, time
-deadline = time.time() + float(sys.argv[2])
-while time.time() < deadline:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.2)
-sys.exit(1)
-PY
-}
 
 work=$(mktemp -d)
 pids=()
