@@ -111,6 +111,16 @@ fn attr(span: &SpanData, key: &str) -> Option<String> {
         .map(|kv| kv.value.to_string())
 }
 
+/// Every exported hop span about `queue`.
+fn about_queue(queue: &str) -> Vec<SpanData> {
+    exporter()
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| attr(s, "messaging.destination.name").as_deref() == Some(queue))
+        .collect()
+}
+
 fn children<'a>(spans: &'a [SpanData], parent: &SpanData) -> Vec<&'a SpanData> {
     let id = parent.span_context.span_id();
     spans.iter().filter(|s| s.parent_span_id == id).collect()
@@ -375,7 +385,9 @@ async fn switched_off_layers_vanish_and_the_rest_stays_connected() {
         let store_done =
             |spans: &[SpanData]| spans.iter().any(|s| s.name == "SqlStore GetQueueStats");
         let spans = match i {
-            0 => spans_of(&hex(base), store_done),
+            0 => spans_of(&hex(base), |s| {
+                store_done(s) && s.iter().any(|s| s.name == "PoolRouter GetQueueStats")
+            }),
             _ => spans_of(&hex(base), |s| has_http(s) && store_done(s)),
         };
         let store = one(&spans, "SqlStore GetQueueStats");
@@ -414,7 +426,9 @@ async fn invalid_signatures_are_served_untraced() {
     let _serial = SERIAL.lock().await;
     let s = server(|_| {});
     let api = s.api();
-    let before = exporter().get_finished_spans().unwrap().len();
+    // A queue of its own: a trace started for any of these requests would name it.
+    let queue = format!("untraced-{}", uuid::Uuid::new_v4().simple());
+    let path = format!("/v2/queues/{queue}/stats");
     let base = "88888888-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
     let (info, tag) = hmac::sign(base, base, KEY);
     let (_, wrong_key_tag) = hmac::sign(base, base, "NOT_THE_KEY");
@@ -443,7 +457,7 @@ async fn invalid_signatures_are_served_untraced() {
         ],
     ];
     for headers in cases {
-        let mut rb = api.request(reqwest::Method::GET, "/v2/queues/q/stats");
+        let mut rb = api.request(reqwest::Method::GET, &path);
         for (k, v) in &headers {
             rb = rb.header(*k, v.as_str());
         }
@@ -451,23 +465,22 @@ async fn invalid_signatures_are_served_untraced() {
         assert_eq!(r.status, 200, "{headers:?}");
         assert!(r.header("x-trace-id").is_none(), "{headers:?}");
     }
-    // A valid request afterwards is traced, so the exporter is working: the invalid ones
-    // above exported nothing at all.
+    // A valid request afterwards is traced, and its hops are the only spans about this
+    // queue: the invalid requests above started no trace.
     let r = api
-        .send(signed(
-            &api,
-            reqwest::Method::GET,
-            "/v2/queues/q/stats",
-            base,
-            base,
-        ))
+        .send(signed(&api, reqwest::Method::GET, &path, base, base))
         .await;
     assert_eq!(r.status, 200);
-    let spans = spans_of(&hex(base), has_http);
+    spans_of(&hex(base), |s| has_http(s) && s.len() >= 3);
+    let about = about_queue(&queue);
     assert_eq!(
-        exporter().get_finished_spans().unwrap().len() - before,
-        spans.len()
+        about.len(),
+        2,
+        "router and store of the signed request only"
     );
+    assert!(about
+        .iter()
+        .all(|s| s.span_context.trace_id().to_string() == hex(base)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,20 +489,16 @@ async fn profiler_off_traces_nothing() {
     exporter();
     let s = TestServer::start_with(|c| c.profiler.hmac_keys = HmacKeys::parse(KEY));
     let api = s.api();
-    let before = exporter().get_finished_spans().unwrap().len();
+    let queue = format!("off-{}", uuid::Uuid::new_v4().simple());
     let base = "99999999-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let path = format!("/v2/queues/{queue}/stats");
     let r = api
-        .send(signed(
-            &api,
-            reqwest::Method::GET,
-            "/v2/queues/q/stats",
-            base,
-            base,
-        ))
+        .send(signed(&api, reqwest::Method::GET, &path, base, base))
         .await;
     assert_eq!(r.status, 200);
     assert!(r.header("x-trace-id").is_none());
-    assert_eq!(exporter().get_finished_spans().unwrap().len(), before);
+    assert!(about_queue(&queue).is_empty());
+    assert!(spans_of(&hex(base), |_| true).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
