@@ -133,7 +133,7 @@ fn config_file_and_errors() {
             "limits.default_claim_ttl",
         ),
         (
-            "[storage]\nmessage_store = \"redis://x\"\n",
+            "[storage]\nmessage_store = \"memcached://x\"\n",
             "storage.message_store",
         ),
     ] {

@@ -4,7 +4,8 @@
 # clone) the recorded Zaqar transcript compared against this server.
 #
 # Backends: the embedded SQLite store needs nothing installed; PostgreSQL is installed from
-# Debian's packages when missing and started here on loopback, in a temporary directory.
+# Debian's packages when missing and started here on loopback, in a temporary directory;
+# so is Redis.
 # Profiling end to end installs the real osprofiler library and the Phoenix trace backend
 # from PyPI into .test-env/ (once) and starts Phoenix on loopback.
 set -euo pipefail
@@ -51,6 +52,23 @@ stop_pg() { as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&
 trap stop_pg EXIT
 ZAQAR_TEST_MESSAGE_STORE="postgres://zaqar@127.0.0.1:$pg_port/postgres" cargo test --test api
 stop_pg
+trap - EXIT
+
+# Redis: a throwaway server on loopback (no persistence needed for the tests).
+if ! command -v redis-server >/dev/null; then
+    step "installing Redis"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+step "tests (Redis, $(redis-server --version | cut -d' ' -f3))"
+redis_dir=$(mktemp -d)
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$redis_dir" --save "" --appendonly no \
+    --daemonize yes --pidfile "$redis_dir/redis.pid" >/dev/null
+stop_redis() { kill "$(cat "$redis_dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$redis_dir"; }
+trap stop_redis EXIT
+wait_port "$redis_port"
+ZAQAR_TEST_MESSAGE_STORE="redis://127.0.0.1:$redis_port/0" cargo test --test api
+stop_redis
 trap - EXIT
 
 step "profiling end to end (osprofiler -> zaqar-server -> OTLP -> Phoenix)"
