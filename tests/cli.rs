@@ -1,66 +1,11 @@
 //! The `zaqar-server` binary as a user runs it: defaults, flags, config errors, graceful stop
 //! on SIGTERM, and an accepted message surviving a crash (SIGKILL) and restart.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zaqar-server");
+use std::process::Command;
 
-/// A running server and the address it logged.
-struct Server {
-    child: Child,
-    url: String,
-    /// Log lines after the "listening" one.
-    log: mpsc::Receiver<String>,
-}
-
-fn start(dir: &Path, args: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .env_remove("ZAQAR_CONFIG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn zaqar-server");
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let listening = loop {
-        let line = rx.recv().expect("server exited before listening");
-        if line.contains("listening on") {
-            break line;
-        }
-    };
-    let url = listening
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    assert!(listening.contains("sqlite://"), "{listening}");
-    Server {
-        child,
-        url,
-        log: rx,
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
+use common::process::{signal, start, BIN};
 
 fn headers(rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     rb.header("Client-ID", "3381af92-2b9e-11e3-b191-71861300734c")
@@ -71,6 +16,11 @@ fn headers(rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
 async fn defaults_graceful_stop_and_crash_durability() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path(), &["--bind", "127.0.0.1:0"]);
+    assert!(
+        server.listening.contains("sqlite://./data/zaqar.db"),
+        "{}",
+        server.listening
+    );
     // With no config the store is ./data/zaqar.db under the working directory.
     assert!(dir.path().join("data/zaqar.db").exists());
     let http = reqwest::Client::new();

@@ -50,7 +50,7 @@ as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
     -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
 stop_pg() { as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
 trap stop_pg EXIT
-ZAQAR_TEST_MESSAGE_STORE="postgres://zaqar@127.0.0.1:$pg_port/postgres" cargo test --test api
+ZAQAR_TEST_MESSAGE_STORE="postgres://zaqar@127.0.0.1:$pg_port/postgres" cargo test --test api --test scale_out
 stop_pg
 trap - EXIT
 
@@ -67,7 +67,9 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$redis_dir" --save "" 
 stop_redis() { kill "$(cat "$redis_dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$redis_dir"; }
 trap stop_redis EXIT
 wait_port "$redis_port"
-ZAQAR_TEST_MESSAGE_STORE="redis://127.0.0.1:$redis_port/0" cargo test --test api
+ZAQAR_TEST_MESSAGE_STORE="redis://127.0.0.1:$redis_port/0" cargo test --test api --test scale_out
+# Stops and restarts a Redis of its own while a server uses it.
+ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure
 stop_redis
 trap - EXIT
 

@@ -6,6 +6,8 @@
 //! (e.g. a PostgreSQL URI) instead of a temporary SQLite file.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::TcpListener;
 use std::sync::mpsc;
 
@@ -64,12 +66,21 @@ impl TestServer {
     /// A client for a project of its own.
     pub fn api(&self) -> Api {
         Api {
-            http: reqwest::Client::new(),
+            http: client(),
             base: self.url.clone(),
             project: format!("proj-{}", uuid::Uuid::new_v4().simple()),
             client_id: uuid::Uuid::new_v4().to_string(),
         }
     }
+}
+
+/// An HTTP client whose requests give up after a minute, so a server that hangs fails the
+/// test instead of stalling it.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("HTTP client")
 }
 
 impl Drop for TestServer {
