@@ -20,3 +20,55 @@ while time.time() < deadline:
 sys.exit(1)
 PY
 }
+
+# start_postgres: installs PostgreSQL from Debian's packages if missing, starts a throwaway
+# server on a free loopback port (fsync off: test data only) and sets PG_URI, PG_VERSION;
+# stop_postgres removes it. initdb refuses to run as root: the server then runs as postgres.
+start_postgres() {
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$bin" ] || [ ! -x "$bin/postgres" ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+    PG_BIN=$bin
+    PG_DIR=$(mktemp -d)
+    [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
+    local port
+    port=$(free_port)
+    _as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U zaqar >/dev/null
+    _as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+    PG_URI="postgres://zaqar@127.0.0.1:$port/postgres"
+    PG_VERSION=$("$PG_BIN/postgres" --version)
+}
+_as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+stop_postgres() {
+    [ -n "${PG_DIR:-}" ] || return 0
+    _as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+    PG_DIR=
+}
+
+# start_redis: installs redis-server from Debian's packages if missing, starts a throwaway
+# server on a free loopback port (no persistence) and sets REDIS_URI, REDIS_VERSION;
+# stop_redis removes it.
+start_redis() {
+    if ! command -v redis-server >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    REDIS_DIR=$(mktemp -d)
+    local port
+    port=$(free_port)
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" --appendonly no \
+        --daemonize yes --pidfile "$REDIS_DIR/redis.pid" >/dev/null
+    wait_port "$port"
+    REDIS_URI="redis://127.0.0.1:$port/0"
+    REDIS_VERSION=$(redis-server --version | cut -d' ' -f3)
+}
+stop_redis() {
+    [ -n "${REDIS_DIR:-}" ] || return 0
+    kill "$(cat "$REDIS_DIR/redis.pid" 2>/dev/null)" 2>/dev/null || true
+    rm -rf "$REDIS_DIR"
+    REDIS_DIR=
+}

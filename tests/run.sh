@@ -32,42 +32,18 @@ cargo clippy --workspace --all-targets --no-default-features -- -D warnings
 step "tests (SQLite)"
 cargo test --workspace
 
-# PostgreSQL: a throwaway server on loopback, then the HTTP tests again against it.
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/postgres" ]; then
-    step "installing PostgreSQL"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-fi
-step "tests (PostgreSQL, $("$pg_bin/postgres" --version))"
-pg_dir=$(mktemp -d)
-# initdb refuses to run as root: run the server as the postgres user then.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
-pg_port=$(free_port)
-as_pg "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U zaqar >/dev/null
-as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
-    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-stop_pg() { as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
-trap stop_pg EXIT
-ZAQAR_TEST_MESSAGE_STORE="postgres://zaqar@127.0.0.1:$pg_port/postgres" cargo test --test api --test scale_out
-stop_pg
-trap - EXIT
+# PostgreSQL and Redis: throwaway servers on loopback, then the HTTP tests again on each.
+start_postgres
+trap stop_postgres EXIT
+step "tests (PostgreSQL, $PG_VERSION)"
+ZAQAR_TEST_MESSAGE_STORE="$PG_URI" cargo test --test api --test scale_out
+stop_postgres
 
 # Redis: a throwaway server on loopback (no persistence needed for the tests).
-if ! command -v redis-server >/dev/null; then
-    step "installing Redis"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
-step "tests (Redis, $(redis-server --version | cut -d' ' -f3))"
-redis_dir=$(mktemp -d)
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$redis_dir" --save "" --appendonly no \
-    --daemonize yes --pidfile "$redis_dir/redis.pid" >/dev/null
-stop_redis() { kill "$(cat "$redis_dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$redis_dir"; }
-trap stop_redis EXIT
-wait_port "$redis_port"
-ZAQAR_TEST_MESSAGE_STORE="redis://127.0.0.1:$redis_port/0" cargo test --test api --test scale_out
+start_redis
+trap 'stop_postgres; stop_redis' EXIT
+step "tests (Redis $REDIS_VERSION)"
+ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out
 # Stops and restarts a Redis of its own while a server uses it.
 ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure
 stop_redis
