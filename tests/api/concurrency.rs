@@ -89,4 +89,35 @@ async fn concurrent_posts_are_all_kept() {
     all.dedup();
     assert_eq!(all.len(), 16 * 5 * 10, "ids are unique");
     assert_eq!(api.stats("in").await["total"], 800);
+
+    // Per-queue order: walking the queue, each producer's messages come in the order it
+    // posted them.
+    let mut last: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut seen = 0;
+    let mut next = "/v2/queues/in/messages?echo=true&limit=20".to_owned();
+    loop {
+        let r = api.get(&next).await;
+        let page = r.json["messages"].as_array().unwrap().clone();
+        if page.is_empty() {
+            break;
+        }
+        for m in &page {
+            let body = &m["body"];
+            let (p, b, i) = (
+                body[0].as_i64().unwrap(),
+                body[1].as_i64().unwrap(),
+                body[2].as_i64().unwrap(),
+            );
+            if let Some(prev) = last.insert(p, (b, i)) {
+                assert!(
+                    prev < (b, i),
+                    "producer {p}: {prev:?} listed before {:?}",
+                    (b, i)
+                );
+            }
+            seen += 1;
+        }
+        next = r.json["links"][0]["href"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(seen, 800);
 }
