@@ -584,3 +584,55 @@ async fn concurrent_traced_requests_keep_their_own_trees() {
         }
     }
 }
+
+/// Redis command spans, under the Redis store's hop, and their switch. Needs a Redis:
+/// `ZAQAR_TEST_REDIS_URI` (tests/run.sh sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_command_spans_and_their_switch() {
+    let Ok(uri) = std::env::var("ZAQAR_TEST_REDIS_URI") else {
+        eprintln!("not run: set ZAQAR_TEST_REDIS_URI=redis://... (tests/run.sh does)");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let bases = [
+        ("aaaaaaaa-1b3d-4e5f-8a9b-0c1d2e3f4a5b", true),
+        ("bbbbbbbb-1b3d-4e5f-8a9b-0c1d2e3f4a5b", false),
+    ];
+    for (base, on) in bases {
+        let uri = uri.clone();
+        let s = server(move |c| {
+            c.storage.message_store = uri;
+            c.profiler.trace_redis = on;
+        });
+        let api = s.api();
+        let r = api
+            .send(
+                signed(
+                    &api,
+                    reqwest::Method::POST,
+                    "/v2/queues/r/messages",
+                    base,
+                    base,
+                )
+                .header("Content-Type", "application/json")
+                .body(json!({"messages": [{"body": 1}]}).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        let spans = spans_of(&hex(base), has_http);
+        let store = one(&spans, "RedisStore PostMessages");
+        let commands = children(&spans, store);
+        if on {
+            let post = commands
+                .iter()
+                .find(|s| s.name == "REDIS post")
+                .unwrap_or_else(|| panic!("{:?}", names(&spans)));
+            assert_eq!(post.span_kind, SpanKind::Client);
+            assert_eq!(attr(post, "db.system").as_deref(), Some("redis"));
+            assert_eq!(attr(post, "db.operation").as_deref(), Some("EVALSHA"));
+        } else {
+            assert!(commands.is_empty(), "{:?}", names(&spans));
+            assert!(spans.iter().all(|s| !s.name.starts_with("REDIS ")));
+        }
+    }
+}

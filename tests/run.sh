@@ -44,6 +44,7 @@ start_redis
 trap 'stop_postgres; stop_redis' EXIT
 step "tests (Redis $REDIS_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out
+ZAQAR_TEST_REDIS_URI="$REDIS_URI" cargo test --test profiler redis
 # Stops and restarts a Redis of its own while a server uses it.
 ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure
 stop_redis
