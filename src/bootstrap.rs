@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpServer};
 use thiserror::Error;
 use tracing_actix_web::TracingLogger;
 use zaqar_actors::storage::faulty::FaultyStore;
+use zaqar_actors::storage::mongo::{MongoOptions, MongoStore};
 use zaqar_actors::storage::redis::{RedisOptions, RedisStore};
 use zaqar_actors::storage::sql::{SqlOptions, SqlStore};
 use zaqar_actors::{Clock, DataStore, PoolRouter, StorageActor, StorageError};
@@ -25,7 +26,7 @@ use crate::transport::{common_headers, no_route, routes, AppState};
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("storage.message_store: unsupported scheme `{scheme}` (use sqlite://, postgres:// or redis://)")]
+    #[error("storage.message_store: unsupported scheme `{scheme}` (use sqlite://, postgres://, redis:// or mongodb://)")]
     UnsupportedStore { scheme: String },
     #[error("cannot open the message store {store}: {source}")]
     Store {
@@ -92,6 +93,20 @@ pub async fn open_store(conf: &Config, clock: Clock) -> Result<Arc<dyn DataStore
                 timeout: Duration::from_secs(conf.storage.acquire_timeout),
             };
             let store = RedisStore::connect(&opts, clock, conf.limits.queue_defaults())
+                .await
+                .map_err(|source| StartupError::Store {
+                    store: redact_uri(uri),
+                    source,
+                })?;
+            Ok(Arc::new(store))
+        }
+        "mongodb" | "mongodb+srv" => {
+            let opts = MongoOptions {
+                uri: uri.clone(),
+                pool_size: conf.storage.pool_size,
+                timeout: Duration::from_secs(conf.storage.acquire_timeout),
+            };
+            let store = MongoStore::connect(&opts, clock, conf.limits.queue_defaults())
                 .await
                 .map_err(|source| StartupError::Store {
                     store: redact_uri(uri),

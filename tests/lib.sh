@@ -72,3 +72,34 @@ stop_redis() {
     rm -rf "$REDIS_DIR"
     REDIS_DIR=
 }
+
+# start_mongo: installs NX-27017 (a MongoDB-wire-compatible server over SQLite, from PyPI;
+# no real mongod can be installed here) into .test-env/nx once, starts it on a free loopback
+# port with its data in a temporary directory, and sets MONGO_URI; stop_mongo removes it.
+start_mongo() {
+    local venv=.test-env/nx
+    if ! "$venv/bin/python" -c "import nx_27017, neosqlite" 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "nx-27017==0.8.1" "neosqlite==1.17.2"
+    fi
+    MONGO_DIR=$(mktemp -d)
+    local port
+    port=$(free_port)
+    (cd "$MONGO_DIR" && exec "$OLDPWD/$venv/bin/nx-27017" --host 127.0.0.1 -p "$port" \
+        --data-dir "$MONGO_DIR/data" --log-file "$MONGO_DIR/log" --pid-file "$MONGO_DIR/nx.pid") \
+        >"$MONGO_DIR/out" 2>&1 &
+    MONGO_PID=$!
+    if ! wait_port "$port" 60; then
+        cat "$MONGO_DIR/out" >&2
+        echo "NX-27017 (MongoDB-compatible server) did not start" >&2
+        return 1
+    fi
+    MONGO_URI="mongodb://127.0.0.1:$port/zaqar?directConnection=true"
+}
+stop_mongo() {
+    [ -n "${MONGO_DIR:-}" ] || return 0
+    kill "$MONGO_PID" 2>/dev/null || true
+    wait "$MONGO_PID" 2>/dev/null || true
+    rm -rf "$MONGO_DIR"
+    MONGO_DIR=
+}

@@ -585,24 +585,21 @@ async fn concurrent_traced_requests_keep_their_own_trees() {
     }
 }
 
-/// Redis command spans, under the Redis store's hop, and their switch. Needs a Redis:
-/// `ZAQAR_TEST_REDIS_URI` (tests/run.sh sets it).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_command_spans_and_their_switch() {
-    let Ok(uri) = std::env::var("ZAQAR_TEST_REDIS_URI") else {
-        eprintln!("not run: set ZAQAR_TEST_REDIS_URI=redis://... (tests/run.sh does)");
-        return;
-    };
-    let _serial = SERIAL.lock().await;
-    let bases = [
-        ("aaaaaaaa-1b3d-4e5f-8a9b-0c1d2e3f4a5b", true),
-        ("bbbbbbbb-1b3d-4e5f-8a9b-0c1d2e3f4a5b", false),
-    ];
-    for (base, on) in bases {
+/// Database command spans of a backend other than SQL, under its store's hop, and their
+/// layer switch: on, the store's hop has `<PREFIX>...` children; off, none and the hop stays.
+async fn command_spans_and_their_switch(
+    uri: String,
+    store_span: &str,
+    command_prefix: &str,
+    first_command: &str,
+    bases: [&str; 2],
+    switch: fn(&mut zaqar::Config, bool),
+) {
+    for (base, on) in [(bases[0], true), (bases[1], false)] {
         let uri = uri.clone();
         let s = server(move |c| {
             c.storage.message_store = uri;
-            c.profiler.trace_redis = on;
+            switch(c, on);
         });
         let api = s.api();
         let r = api
@@ -620,19 +617,64 @@ async fn redis_command_spans_and_their_switch() {
             .await;
         assert_eq!(r.status, 201);
         let spans = spans_of(&hex(base), has_http);
-        let store = one(&spans, "RedisStore PostMessages");
+        let store = one(&spans, store_span);
         let commands = children(&spans, store);
         if on {
-            let post = commands
+            let first = commands
                 .iter()
-                .find(|s| s.name == "REDIS post")
-                .unwrap_or_else(|| panic!("{:?}", names(&spans)));
-            assert_eq!(post.span_kind, SpanKind::Client);
-            assert_eq!(attr(post, "db.system").as_deref(), Some("redis"));
-            assert_eq!(attr(post, "db.operation").as_deref(), Some("EVALSHA"));
+                .find(|s| s.name == first_command)
+                .unwrap_or_else(|| panic!("no {first_command}: {:?}", names(&spans)));
+            assert_eq!(first.span_kind, SpanKind::Client);
+            assert!(commands.iter().all(|s| s.name.starts_with(command_prefix)));
         } else {
             assert!(commands.is_empty(), "{:?}", names(&spans));
-            assert!(spans.iter().all(|s| !s.name.starts_with("REDIS ")));
+            assert!(spans.iter().all(|s| !s.name.starts_with(command_prefix)));
         }
     }
+}
+
+/// Needs a Redis: `ZAQAR_TEST_REDIS_URI` (tests/run.sh sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_command_spans_and_their_switch() {
+    let Ok(uri) = std::env::var("ZAQAR_TEST_REDIS_URI") else {
+        eprintln!("not run: set ZAQAR_TEST_REDIS_URI=redis://... (tests/run.sh does)");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let bases = [
+        "aaaaaaaa-1b3d-4e5f-8a9b-0c1d2e3f4a5b",
+        "bbbbbbbb-1b3d-4e5f-8a9b-0c1d2e3f4a5b",
+    ];
+    command_spans_and_their_switch(
+        uri,
+        "RedisStore PostMessages",
+        "REDIS ",
+        "REDIS post",
+        bases,
+        |c, on| c.profiler.trace_redis = on,
+    )
+    .await;
+}
+
+/// Needs a MongoDB-compatible server: `ZAQAR_TEST_MONGO_URI` (tests/run.sh sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_command_spans_and_their_switch() {
+    let Ok(uri) = std::env::var("ZAQAR_TEST_MONGO_URI") else {
+        eprintln!("not run: set ZAQAR_TEST_MONGO_URI=mongodb://... (tests/run.sh does)");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let bases = [
+        "cccccccc-1b3d-4e5f-8a9b-0c1d2e3f4a5b",
+        "dddddddd-1b3d-4e5f-8a9b-0c1d2e3f4a5b",
+    ];
+    command_spans_and_their_switch(
+        uri,
+        "MongoStore PostMessages",
+        "MONGODB ",
+        "MONGODB insert",
+        bases,
+        |c, on| c.profiler.trace_mongodb = on,
+    )
+    .await;
 }

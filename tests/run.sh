@@ -5,7 +5,7 @@
 #
 # Backends: the embedded SQLite store needs nothing installed; PostgreSQL is installed from
 # Debian's packages when missing and started here on loopback, in a temporary directory;
-# so is Redis.
+# so is Redis; MongoDB is NX-27017 (wire-compatible, from PyPI, installed into .test-env/).
 # Profiling end to end installs the real osprofiler library and the Phoenix trace backend
 # from PyPI into .test-env/ (once) and starts Phoenix on loopback.
 set -euo pipefail
@@ -48,6 +48,15 @@ ZAQAR_TEST_REDIS_URI="$REDIS_URI" cargo test --test profiler redis
 # Stops and restarts a Redis of its own while a server uses it.
 ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure
 stop_redis
+trap - EXIT
+
+# MongoDB: the wire-compatible NX-27017 (see README, "Backends").
+start_mongo
+trap 'stop_postgres; stop_redis; stop_mongo' EXIT
+step "tests (MongoDB wire protocol: NX-27017 0.8.1)"
+ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" cargo test --test api --test scale_out
+ZAQAR_TEST_MONGO_URI="$MONGO_URI" cargo test --test profiler mongo
+stop_mongo
 trap - EXIT
 
 step "profiling end to end (osprofiler -> zaqar-server -> OTLP -> Phoenix)"

@@ -9,10 +9,12 @@
 //! - [`actor`]: `StorageActor`, the one generic actor in front of any `DataStore`.
 //! - [`sql`]: sea-orm backend for SQLite (embedded default) and PostgreSQL.
 //! - [`redis`]: Redis over a bb8 pool, every read-modify-write an atomic Lua script.
+//! - [`mongo`]: MongoDB on the official driver.
 //! - [`faulty`]: a store whose every call fails, for testing the 503 path.
 
 pub mod actor;
 pub mod faulty;
+pub mod mongo;
 pub mod redis;
 pub mod sql;
 
