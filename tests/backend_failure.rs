@@ -1,8 +1,10 @@
 //! A backend that goes away while the server runs: requests answer 503 with a Zaqar error body
 //! (no hang, no crash), and service resumes when the backend is back, without a restart.
 //!
-//! Needs `ZAQAR_TEST_REDIS_SERVER` (the redis-server binary; tests/run.sh sets it), because the
-//! test stops and restarts the backend process itself.
+//! The tests stop and restart the backend themselves, so they need to be told how:
+//! `ZAQAR_TEST_REDIS_SERVER` (the redis-server binary), and for PostgreSQL
+//! `ZAQAR_TEST_PG_URI`, `ZAQAR_TEST_PG_STOP`, `ZAQAR_TEST_PG_START` (shell commands);
+//! tests/run.sh sets them all.
 
 mod common;
 
@@ -65,22 +67,38 @@ async fn redis_down_then_back() {
         c.storage.acquire_timeout = 1;
     });
     let api = s.api();
+    let restarted = std::cell::RefCell::new(None);
+    outage(
+        &api,
+        || {
+            redis.kill().unwrap();
+            redis.wait().unwrap();
+        },
+        || *restarted.borrow_mut() = Some(start_redis(&binary, port, dir.path())),
+    )
+    .await;
+    if let Some(mut redis) = restarted.into_inner() {
+        redis.kill().unwrap();
+        redis.wait().unwrap();
+    }
+}
+
+/// Requests fail with 503 while the store is unreachable, then succeed again once it is back.
+async fn outage(api: &common::Api, stop: impl FnOnce(), start: impl FnOnce()) {
     assert_eq!(
         api.post("/v2/queues/q/messages", json!({"messages": [{"body": 1}]}))
             .await
             .status,
         201
     );
-
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    stop();
     for _ in 0..3 {
         let r = api
             .post("/v2/queues/q/messages", json!({"messages": [{"body": 2}]}))
             .await;
         r.assert_error(503, "Service temporarily unavailable");
         assert!(
-            !r.text.contains("redis"),
+            !r.text.contains("redis") && !r.text.contains("postgres"),
             "backend details leaked: {}",
             r.text
         );
@@ -89,9 +107,7 @@ async fn redis_down_then_back() {
             .assert_error(503, "Service temporarily unavailable");
     }
     assert_eq!(api.get("/v2/ping").await.status, 503);
-
-    let mut redis = start_redis(&binary, port, dir.path());
-    // The pool drops its dead connections as they fail their check: a few requests at most.
+    start();
     let mut recovered = false;
     for _ in 0..20 {
         if api.get("/v2/ping").await.status == 204 {
@@ -110,6 +126,42 @@ async fn redis_down_then_back() {
             .json["body"],
         3
     );
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+}
+
+fn shell(command: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "{command} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_then_back() {
+    let (Ok(uri), Ok(stop), Ok(start)) = (
+        std::env::var("ZAQAR_TEST_PG_URI"),
+        std::env::var("ZAQAR_TEST_PG_STOP"),
+        std::env::var("ZAQAR_TEST_PG_START"),
+    ) else {
+        eprintln!("not run: set ZAQAR_TEST_PG_URI, _STOP and _START (tests/run.sh does)");
+        return;
+    };
+    let s = TestServer::start_with(|c| {
+        c.storage.message_store = uri;
+        c.storage.acquire_timeout = 1;
+    });
+    let api = s.api();
+    outage(&api, || shell(&stop), || shell(&start)).await;
+    // What was accepted before the outage is still there: PostgreSQL committed it.
+    let r = api.get("/v2/queues/q/messages?echo=true").await;
+    assert!(
+        r.json["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == 1),
+        "{r:?}"
+    );
 }

@@ -41,6 +41,11 @@ start_postgres() {
         -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
     PG_URI="postgres://zaqar@127.0.0.1:$port/postgres"
     PG_VERSION=$("$PG_BIN/postgres" --version)
+    # For the failure test, which stops and restarts this server itself.
+    local as=""
+    [ "$(id -u)" = 0 ] && as="runuser -u postgres --"
+    PG_STOP_CMD="$as $PG_BIN/pg_ctl -D $PG_DIR/data -m immediate stop"
+    PG_START_CMD="$as $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -o '-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off' start"
 }
 _as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop_postgres() {

@@ -37,6 +37,9 @@ start_postgres
 trap stop_postgres EXIT
 step "tests (PostgreSQL, $PG_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$PG_URI" cargo test --test api --test scale_out
+# Stops and restarts this PostgreSQL while a server uses it.
+ZAQAR_TEST_PG_URI="$PG_URI" ZAQAR_TEST_PG_STOP="$PG_STOP_CMD" ZAQAR_TEST_PG_START="$PG_START_CMD" \
+    cargo test --test backend_failure postgres
 stop_postgres
 
 # Redis: a throwaway server on loopback (no persistence needed for the tests).
@@ -46,7 +49,7 @@ step "tests (Redis $REDIS_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out
 ZAQAR_TEST_REDIS_URI="$REDIS_URI" cargo test --test profiler redis
 # Stops and restarts a Redis of its own while a server uses it.
-ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure
+ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure redis
 stop_redis
 trap - EXIT
 
