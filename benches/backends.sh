@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput per backend: the load generator (8 producers, 4 consumers claiming and deleting)
-# against zaqar-server on SQLite, PostgreSQL and Redis, each started fresh on loopback,
+# against zaqar-server on SQLite, PostgreSQL, Redis and MongoDB (the wire-compatible
+# NX-27017), each started fresh on loopback,
 # next to the bare actix-web ceiling measured in the same run. Prints a markdown table.
 #
 #   bash benches/backends.sh [SECONDS]
@@ -14,14 +15,16 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
     kill "${pids[@]}" 2>/dev/null || true
-    wait 2>/dev/null || true
     stop_postgres
     stop_redis
+    stop_mongo
+    wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 start_postgres
 start_redis
+start_mongo
 target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
 pids+=($!)
 wait_port 18890
@@ -41,7 +44,7 @@ bare_total=$(awk '$1=="total"{print $3}' "$work/bare.txt")
 echo "| server | post req/s | post p99 ms | claim req/s | claim p99 ms | delete req/s | delete p99 ms | total req/s | ratio to bare |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 echo "$(row "bare actix-web (ceiling)" "$work/bare.txt") 1.00 |"
-for backend in "sqlite sqlite://$work/zaqar.db" "postgres $PG_URI" "redis $REDIS_URI"; do
+for backend in "sqlite sqlite://$work/zaqar.db" "postgres $PG_URI" "redis $REDIS_URI" "mongodb $MONGO_URI"; do
     set -- $backend
     printf '[storage]\nmessage_store = "%s"\n' "$2" >"$work/$1.toml"
     target/release/zaqar-server --config "$work/$1.toml" --bind 127.0.0.1:18888 2>"$work/$1.log" &
