@@ -70,56 +70,54 @@ pub fn redact_uri(uri: &str) -> String {
 pub async fn open_store(conf: &Config, clock: Clock) -> Result<Arc<dyn DataStore>, StartupError> {
     let uri = &conf.storage.message_store;
     let scheme = uri.split("://").next().unwrap_or_default();
-    match scheme {
+    let timeout = Duration::from_secs(conf.storage.acquire_timeout);
+    let pool_size = conf.storage.pool_size;
+    let defaults = conf.limits.queue_defaults();
+    fn shared<S: DataStore>(store: S) -> Arc<dyn DataStore> {
+        Arc::new(store)
+    }
+    let opened = match scheme {
         "sqlite" | "postgres" | "postgresql" => {
             let opts = SqlOptions {
                 uri: uri.clone(),
-                pool_size: conf.storage.pool_size,
+                pool_size,
                 sqlite_synchronous_full: conf.storage.sqlite_synchronous == "full",
-                acquire_timeout: Duration::from_secs(conf.storage.acquire_timeout),
+                acquire_timeout: timeout,
             };
-            let store = SqlStore::connect(&opts, clock, conf.limits.queue_defaults())
-                .await
-                .map_err(|source| StartupError::Store {
-                    store: redact_uri(uri),
-                    source,
-                })?;
-            Ok(Arc::new(store))
+            SqlStore::connect(&opts, clock, defaults).await.map(shared)
         }
         "redis" | "rediss" => {
             let opts = RedisOptions {
                 uri: uri.clone(),
-                pool_size: conf.storage.pool_size,
-                timeout: Duration::from_secs(conf.storage.acquire_timeout),
+                pool_size,
+                timeout,
             };
-            let store = RedisStore::connect(&opts, clock, conf.limits.queue_defaults())
+            RedisStore::connect(&opts, clock, defaults)
                 .await
-                .map_err(|source| StartupError::Store {
-                    store: redact_uri(uri),
-                    source,
-                })?;
-            Ok(Arc::new(store))
+                .map(shared)
         }
         "mongodb" | "mongodb+srv" => {
             let opts = MongoOptions {
                 uri: uri.clone(),
-                pool_size: conf.storage.pool_size,
-                timeout: Duration::from_secs(conf.storage.acquire_timeout),
+                pool_size,
+                timeout,
             };
-            let store = MongoStore::connect(&opts, clock, conf.limits.queue_defaults())
+            MongoStore::connect(&opts, clock, defaults)
                 .await
-                .map_err(|source| StartupError::Store {
-                    store: redact_uri(uri),
-                    source,
-                })?;
-            Ok(Arc::new(store))
+                .map(shared)
         }
         // Every call fails: for testing how the API answers a dead backend.
-        "faulty" => Ok(Arc::new(FaultyStore)),
-        other => Err(StartupError::UnsupportedStore {
-            scheme: other.to_owned(),
-        }),
-    }
+        "faulty" => Ok(shared(FaultyStore)),
+        other => {
+            return Err(StartupError::UnsupportedStore {
+                scheme: other.to_owned(),
+            })
+        }
+    };
+    opened.map_err(|source| StartupError::Store {
+        store: redact_uri(uri),
+        source,
+    })
 }
 
 /// Removes expired rows every `interval`, for disk space only.

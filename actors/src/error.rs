@@ -5,6 +5,8 @@
 
 use thiserror::Error;
 
+use crate::model::QueueId;
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StorageError {
     #[error("Queue {queue} does not exist for project {project}")]
@@ -51,6 +53,31 @@ pub enum StorageError {
     /// The text is for logs only; it never reaches a client.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+}
+
+impl StorageError {
+    pub fn queue_missing(queue: &QueueId) -> Self {
+        StorageError::QueueDoesNotExist {
+            project: queue.project.clone(),
+            queue: queue.name.clone(),
+        }
+    }
+
+    pub fn claim_missing(queue: &QueueId, id: &str) -> Self {
+        StorageError::ClaimDoesNotExist {
+            id: id.to_owned(),
+            queue: queue.name.clone(),
+            project: queue.project.clone(),
+        }
+    }
+
+    pub fn subscription_missing(queue: &QueueId, id: &str) -> Self {
+        StorageError::SubscriptionDoesNotExist {
+            id: id.to_owned(),
+            queue: queue.name.clone(),
+            project: queue.project.clone(),
+        }
+    }
 }
 
 impl From<sea_orm::DbErr> for StorageError {

@@ -189,22 +189,6 @@ impl MongoStore {
         })
     }
 
-    fn claim_missing(queue: &QueueId, id: &str) -> StorageError {
-        StorageError::ClaimDoesNotExist {
-            id: id.to_owned(),
-            queue: queue.name.clone(),
-            project: queue.project.clone(),
-        }
-    }
-
-    fn subscription_missing(queue: &QueueId, id: &str) -> StorageError {
-        StorageError::SubscriptionDoesNotExist {
-            id: id.to_owned(),
-            queue: queue.name.clone(),
-            project: queue.project.clone(),
-        }
-    }
-
     #[cfg(feature = "profiler")]
     async fn traced<T>(
         &self,
@@ -286,10 +270,7 @@ impl DataStore for MongoStore {
             .await
             .map_err(unavailable)?;
         if r.matched_count == 0 {
-            return Err(StorageError::QueueDoesNotExist {
-                project: queue.project.clone(),
-                queue: queue.name.clone(),
-            });
+            return Err(StorageError::queue_missing(queue));
         }
         Ok(())
     }
@@ -660,7 +641,9 @@ impl DataStore for MongoStore {
             .traced("find", find.await.map_err(unavailable)?.try_collect())
             .await
             .map_err(unavailable)?;
-        let first = docs.first().ok_or_else(|| Self::claim_missing(queue, id))?;
+        let first = docs
+            .first()
+            .ok_or_else(|| StorageError::claim_missing(queue, id))?;
         Ok(Claim {
             id: id.to_owned(),
             ttl: int(first, "ct"),
@@ -690,7 +673,7 @@ impl DataStore for MongoStore {
             .await
             .map_err(unavailable)?;
         if renewed.matched_count == 0 {
-            return Err(Self::claim_missing(queue, id));
+            return Err(StorageError::claim_missing(queue, id));
         }
         let mut short = queue_filter(queue);
         short.insert("ci", id);
@@ -790,7 +773,7 @@ impl DataStore for MongoStore {
             .traced("find", self.subscriptions.find_one(f))
             .await
             .map_err(unavailable)?
-            .ok_or_else(|| Self::subscription_missing(queue, id))?;
+            .ok_or_else(|| StorageError::subscription_missing(queue, id))?;
         self.subscription(&found, now)
     }
 
@@ -872,7 +855,7 @@ impl MongoStore {
             .await
             .map_err(unavailable)?;
         if r.matched_count == 0 {
-            return Err(Self::subscription_missing(queue, id));
+            return Err(StorageError::subscription_missing(queue, id));
         }
         Ok(())
     }

@@ -588,10 +588,7 @@ impl DataStore for RedisStore {
         let set: Option<String> = self.command(cmd, "SET").await?;
         match set {
             Some(_) => Ok(()),
-            None => Err(StorageError::QueueDoesNotExist {
-                project: queue.project.clone(),
-                queue: queue.name.clone(),
-            }),
+            None => Err(StorageError::queue_missing(queue)),
         }
     }
 
@@ -837,14 +834,10 @@ impl DataStore for RedisStore {
             )
             .await?;
         let rows = rows::<Row>(&json)?;
-        let (ttl, created) =
-            rows.first()
-                .map(|r| (r.7, r.8))
-                .ok_or_else(|| StorageError::ClaimDoesNotExist {
-                    id: id.to_owned(),
-                    queue: queue.name.clone(),
-                    project: queue.project.clone(),
-                })?;
+        let (ttl, created) = rows
+            .first()
+            .map(|r| (r.7, r.8))
+            .ok_or_else(|| StorageError::claim_missing(queue, id))?;
         Ok(Claim {
             id: id.to_owned(),
             ttl,
@@ -864,11 +857,7 @@ impl DataStore for RedisStore {
             )
             .await?;
         if renewed == 0 {
-            return Err(StorageError::ClaimDoesNotExist {
-                id: id.to_owned(),
-                queue: queue.name.clone(),
-                project: queue.project.clone(),
-            });
+            return Err(StorageError::claim_missing(queue, id));
         }
         Ok(())
     }
@@ -927,11 +916,7 @@ impl DataStore for RedisStore {
             .next()
             .map(|r| self.subscription(r, queue, now))
             .transpose()?
-            .ok_or_else(|| StorageError::SubscriptionDoesNotExist {
-                id: id.to_owned(),
-                queue: queue.name.clone(),
-                project: queue.project.clone(),
-            })
+            .ok_or_else(|| StorageError::subscription_missing(queue, id))
     }
 
     async fn update_subscription(
@@ -988,11 +973,7 @@ impl RedisStore {
             .eval("sub_update", &scripts().sub_update, &[prefix(queue)], args)
             .await?;
         if changed == 0 {
-            return Err(StorageError::SubscriptionDoesNotExist {
-                id: id.to_owned(),
-                queue: queue.name.clone(),
-                project: queue.project.clone(),
-            });
+            return Err(StorageError::subscription_missing(queue, id));
         }
         Ok(())
     }

@@ -273,22 +273,6 @@ impl SqlStore {
         self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn claim_missing(queue: &QueueId, id: &str) -> StorageError {
-        StorageError::ClaimDoesNotExist {
-            id: id.to_owned(),
-            queue: queue.name.clone(),
-            project: queue.project.clone(),
-        }
-    }
-
-    fn subscription_missing(queue: &QueueId, id: &str) -> StorageError {
-        StorageError::SubscriptionDoesNotExist {
-            id: id.to_owned(),
-            queue: queue.name.clone(),
-            project: queue.project.clone(),
-        }
-    }
-
     /// Whether a claim with this id is live in the queue (some live message holds it).
     async fn claim_is_live(&self, queue: &QueueId, id: &str, now: i64) -> Result<bool> {
         let row = self
@@ -370,10 +354,7 @@ impl DataStore for SqlStore {
             .await?;
         self.forget_settings(queue);
         if updated == 0 {
-            return Err(StorageError::QueueDoesNotExist {
-                project: queue.project.clone(),
-                queue: queue.name.clone(),
-            });
+            return Err(StorageError::queue_missing(queue));
         }
         Ok(())
     }
@@ -721,7 +702,9 @@ impl DataStore for SqlStore {
                 vec![id.into(), p, n, now.into()],
             )
             .await?;
-        let first = rows.first().ok_or_else(|| Self::claim_missing(queue, id))?;
+        let first = rows
+            .first()
+            .ok_or_else(|| StorageError::claim_missing(queue, id))?;
         let ttl: i64 = first.try_get_by_index(8)?;
         let created: i64 = first.try_get_by_index(9)?;
         Ok(Claim {
@@ -756,7 +739,7 @@ impl DataStore for SqlStore {
             )
             .await?;
         if renewed == 0 {
-            return Err(Self::claim_missing(queue, id));
+            return Err(StorageError::claim_missing(queue, id));
         }
         Ok(())
     }
@@ -851,7 +834,7 @@ impl DataStore for SqlStore {
                 vec![id.into(), p, n, now.into()],
             )
             .await?
-            .ok_or_else(|| Self::subscription_missing(queue, id))?;
+            .ok_or_else(|| StorageError::subscription_missing(queue, id))?;
         self.subscription(&row, now)
     }
 
@@ -888,7 +871,7 @@ impl DataStore for SqlStore {
             sets.join(", ")
         );
         if self.exec(&sql, values).await? == 0 {
-            return Err(Self::subscription_missing(queue, id));
+            return Err(StorageError::subscription_missing(queue, id));
         }
         Ok(())
     }
@@ -904,7 +887,7 @@ impl DataStore for SqlStore {
             )
             .await?;
         if updated == 0 {
-            return Err(Self::subscription_missing(queue, id));
+            return Err(StorageError::subscription_missing(queue, id));
         }
         Ok(())
     }
