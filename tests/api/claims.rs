@@ -1,3 +1,5 @@
+//! Claims over HTTP: create, get, renew, delete with claim ids, release, limits.
+
 use serde_json::json;
 
 use crate::common::TestServer;

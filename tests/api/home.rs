@@ -1,3 +1,5 @@
+//! Versions, home document, ping, health and the request id every answer carries.
+
 use reqwest::Method;
 
 use crate::common::TestServer;

@@ -1,3 +1,5 @@
+//! Messages over HTTP: post, list with echo and paging, get, delete, pop, include_claimed, batch atomicity.
+
 use serde_json::json;
 
 use crate::common::TestServer;

@@ -1,3 +1,5 @@
+//! Queues over HTTP: create, list, metadata (lazy, JSON-patch, reserved keys), stats, purge, project isolation.
+
 use reqwest::Method;
 use serde_json::json;
 

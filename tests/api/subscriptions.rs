@@ -1,3 +1,5 @@
+//! Subscription records over HTTP: lifecycle, validation, expiry.
+
 use reqwest::Method;
 use serde_json::json;
 
