@@ -22,9 +22,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-start_postgres
-start_redis
-start_mongo
+need PostgreSQL start_postgres
+need Redis start_redis
+need "MongoDB (NX-27017)" start_mongo
 target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
 pids+=($!)
 wait_port 18890

@@ -1,4 +1,5 @@
-# Shell helpers shared by the test and benchmark scripts (source it).
+# Shell helpers shared by the test and benchmark scripts (source it). The start_* functions
+# return non-zero when their backend cannot be installed or started; callers name it and stop.
 
 # A TCP port free on 127.0.0.1 right now.
 free_port() {
@@ -28,7 +29,7 @@ start_postgres() {
     local bin
     bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     if [ -z "$bin" ] || [ ! -x "$bin/postgres" ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null || return 1
         bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     fi
     PG_BIN=$bin
@@ -36,9 +37,9 @@ start_postgres() {
     [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
     local port
     port=$(free_port)
-    _as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U zaqar >/dev/null
+    _as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U zaqar >/dev/null || return 1
     _as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null || return 1
     PG_URI="postgres://zaqar@127.0.0.1:$port/postgres"
     PG_VERSION=$("$PG_BIN/postgres" --version)
     # For the failure test, which stops and restarts this server itself.
@@ -60,14 +61,14 @@ stop_postgres() {
 # stop_redis removes it.
 start_redis() {
     if ! command -v redis-server >/dev/null; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null || return 1
     fi
     REDIS_DIR=$(mktemp -d)
     local port
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" --appendonly no \
-        --daemonize yes --pidfile "$REDIS_DIR/redis.pid" >/dev/null
-    wait_port "$port"
+        --daemonize yes --pidfile "$REDIS_DIR/redis.pid" >/dev/null || return 1
+    wait_port "$port" || return 1
     REDIS_URI="redis://127.0.0.1:$port/0"
     REDIS_VERSION=$(redis-server --version | cut -d' ' -f3)
 }
@@ -84,8 +85,8 @@ stop_redis() {
 start_mongo() {
     local venv=.test-env/nx
     if ! "$venv/bin/python" -c "import nx_27017, neosqlite" 2>/dev/null; then
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q "nx-27017==0.8.1" "neosqlite==1.17.2"
+        python3 -m venv "$venv" || return 1
+        "$venv/bin/pip" install -q "nx-27017==0.8.1" "neosqlite==1.17.2" || return 1
     fi
     MONGO_DIR=$(mktemp -d)
     local port
@@ -107,4 +108,12 @@ stop_mongo() {
     wait "$MONGO_PID" 2>/dev/null || true
     rm -rf "$MONGO_DIR"
     MONGO_DIR=
+}
+
+# need BACKEND start_function: runs it, or stops the whole run naming the backend.
+need() {
+    if ! "$2"; then
+        echo "FAILED: the $1 backend could not be installed or started; nothing was skipped" >&2
+        exit 1
+    fi
 }

@@ -33,7 +33,7 @@ step "tests (SQLite)"
 cargo test --workspace
 
 # PostgreSQL and Redis: throwaway servers on loopback, then the HTTP tests again on each.
-start_postgres
+need PostgreSQL start_postgres
 trap stop_postgres EXIT
 step "tests (PostgreSQL, $PG_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$PG_URI" cargo test --test api --test scale_out
@@ -43,7 +43,7 @@ ZAQAR_TEST_PG_URI="$PG_URI" ZAQAR_TEST_PG_STOP="$PG_STOP_CMD" ZAQAR_TEST_PG_STAR
 stop_postgres
 
 # Redis: a throwaway server on loopback (no persistence needed for the tests).
-start_redis
+need Redis start_redis
 trap 'stop_postgres; stop_redis' EXIT
 step "tests (Redis $REDIS_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out
@@ -54,7 +54,7 @@ stop_redis
 trap - EXIT
 
 # MongoDB: the wire-compatible NX-27017 (see README, "Backends").
-start_mongo
+need "MongoDB (NX-27017)" start_mongo
 trap 'stop_postgres; stop_redis; stop_mongo' EXIT
 step "tests (MongoDB wire protocol: NX-27017 0.8.1)"
 ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" cargo test --test api --test scale_out
