@@ -12,12 +12,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use zaqar_actors::envelope::{scope, Layers, TraceCtx};
 use zaqar_actors::messages::Ping;
 use zaqar_actors::storage::faulty::FaultyStore;
-use zaqar_actors::{PoolRouter, StorageActor, Traced};
+use zaqar_actors::{PoolRouter, PoolSet, Traced};
 
 fn start(sys: &actix_rt::SystemRunner) -> Addr<PoolRouter> {
     sys.block_on(async {
-        let storage = StorageActor::new(Arc::new(FaultyStore), 1024).start();
-        PoolRouter::new(storage, 1024).start()
+        let pools = Arc::new(PoolSet::single(Arc::new(FaultyStore)));
+        PoolRouter::new(pools, 1024).start()
     })
 }
 

@@ -1,5 +1,6 @@
-//! Wiring: open the store named by the configuration, then start the HTTP server with one
-//! `PoolRouter` and one `StorageActor` per worker thread, all sharing the store.
+//! Wiring: open the pools named by the configuration, then start the HTTP server with one
+//! `PoolRouter` per worker thread (which starts that worker's storage actors), all sharing
+//! one `PoolSet`: the stores' connection pools and the catalog cache.
 //!
 //! [`run`] takes an already-bound listener, so tests bind port 0 and embed the server.
 
@@ -11,24 +12,21 @@ use actix::Actor;
 use actix_web::{web, App, HttpServer};
 use thiserror::Error;
 use tracing_actix_web::TracingLogger;
-use zaqar_actors::storage::faulty::FaultyStore;
-use zaqar_actors::storage::mongo::{MongoOptions, MongoStore};
-use zaqar_actors::storage::redis::{RedisOptions, RedisStore};
-use zaqar_actors::storage::sql::{SqlOptions, SqlStore};
-use zaqar_actors::{Clock, DataStore, PoolRouter, StorageActor, StorageError};
+pub use zaqar_actors::storage::open::redact_uri;
+use zaqar_actors::pooling::PoolingOptions;
+use zaqar_actors::storage::open::OpenOptions;
+use zaqar_actors::{Clock, DataStore, PoolRouter, PoolSet, StorageError};
 
 use crate::conf::{Config, ConfigError};
 use crate::transport::validation::Validator;
-use crate::transport::{common_headers, no_route, routes, AppState};
+use crate::transport::{admin_routes, common_headers, no_route, routes, AppState};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("storage.message_store: unsupported scheme `{scheme}` (use sqlite://, postgres://, redis:// or mongodb://)")]
-    UnsupportedStore { scheme: String },
-    #[error("cannot open the message store {store}: {source}")]
+    #[error("cannot open the stores ({store}): {source}")]
     Store {
         /// The store's URI with any password masked.
         store: String,
@@ -51,73 +49,43 @@ pub struct Running {
     pub store: String,
 }
 
-/// The URI with the password part, if any, replaced by `***`.
-pub fn redact_uri(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_owned();
+/// Opens the default pool (`[storage] message_store`) and, with pooling, the management
+/// store.
+pub async fn open_pools(conf: &Config, clock: Clock) -> Result<PoolSet, StartupError> {
+    let storage = &conf.storage;
+    let opts = OpenOptions {
+        pool_size: storage.pool_size,
+        timeout: Duration::from_secs(storage.acquire_timeout),
+        sqlite_synchronous_full: storage.sqlite_synchronous == "full",
+        defaults: conf.limits.queue_defaults(),
+        clock,
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => uri.to_owned(),
-    }
+    let pooling = PoolingOptions {
+        enabled: conf.pooling.enabled,
+        cache_ttl: Duration::from_secs(conf.pooling.catalog_cache_ttl),
+        seed: Some(conf.pooling.placement_seed).filter(|s| *s != 0),
+    };
+    let management = Some(storage.management_store.as_str()).filter(|m| !m.is_empty());
+    PoolSet::open(&storage.message_store, management, opts, pooling)
+        .await
+        .map_err(|source| StartupError::Store {
+            store: stores_named(conf),
+            source,
+        })
 }
 
-/// Opens the store named by `[storage] message_store`.
-pub async fn open_store(conf: &Config, clock: Clock) -> Result<Arc<dyn DataStore>, StartupError> {
-    let uri = &conf.storage.message_store;
-    let scheme = uri.split("://").next().unwrap_or_default();
-    let timeout = Duration::from_secs(conf.storage.acquire_timeout);
-    let pool_size = conf.storage.pool_size;
-    let defaults = conf.limits.queue_defaults();
-    fn shared<S: DataStore>(store: S) -> Arc<dyn DataStore> {
-        Arc::new(store)
+/// The configured stores, passwords masked, for messages.
+fn stores_named(conf: &Config) -> String {
+    let s = &conf.storage;
+    if conf.pooling.enabled && !s.management_store.is_empty() {
+        format!(
+            "{}, management {}",
+            redact_uri(&s.message_store),
+            redact_uri(&s.management_store)
+        )
+    } else {
+        redact_uri(&s.message_store)
     }
-    let opened = match scheme {
-        "sqlite" | "postgres" | "postgresql" => {
-            let opts = SqlOptions {
-                uri: uri.clone(),
-                pool_size,
-                sqlite_synchronous_full: conf.storage.sqlite_synchronous == "full",
-                acquire_timeout: timeout,
-            };
-            SqlStore::connect(&opts, clock, defaults).await.map(shared)
-        }
-        "redis" | "rediss" => {
-            let opts = RedisOptions {
-                uri: uri.clone(),
-                pool_size,
-                timeout,
-            };
-            RedisStore::connect(&opts, clock, defaults)
-                .await
-                .map(shared)
-        }
-        "mongodb" | "mongodb+srv" => {
-            let opts = MongoOptions {
-                uri: uri.clone(),
-                pool_size,
-                timeout,
-            };
-            MongoStore::connect(&opts, clock, defaults)
-                .await
-                .map(shared)
-        }
-        // Every call fails: for testing how the API answers a dead backend.
-        "faulty" => Ok(shared(FaultyStore)),
-        other => {
-            return Err(StartupError::UnsupportedStore {
-                scheme: other.to_owned(),
-            })
-        }
-    };
-    opened.map_err(|source| StartupError::Store {
-        store: redact_uri(uri),
-        source,
-    })
 }
 
 /// Removes expired rows every `interval`, for disk space only.
@@ -146,8 +114,12 @@ pub async fn run(
     clock: Clock,
 ) -> Result<Running, StartupError> {
     conf.validate()?;
-    let store = open_store(&conf, clock).await?;
-    spawn_gc(store.clone(), Duration::from_secs(conf.storage.gc_interval));
+    let pools = Arc::new(open_pools(&conf, clock).await?);
+    spawn_gc(
+        pools.default_store().clone(),
+        Duration::from_secs(conf.storage.gc_interval),
+    );
+    let admin = conf.server.admin_mode && conf.pooling.enabled;
     let validator = Arc::new(Validator::new(conf.limits.clone()));
     let defaults = conf.limits.queue_defaults();
     let capacity = conf.server.mailbox_capacity;
@@ -161,8 +133,7 @@ pub async fn run(
         })?;
     let mut server = HttpServer::new(move || {
         // Runs once per worker, on the worker's thread: its actors live there too.
-        let storage = StorageActor::new(store.clone(), capacity).start();
-        let router = PoolRouter::new(storage, capacity).start();
+        let router = PoolRouter::new(pools.clone(), capacity).start();
         let state = web::Data::new(AppState {
             router,
             validator: validator.clone(),
@@ -171,6 +142,11 @@ pub async fn run(
         let app = App::new()
             .app_data(state)
             .configure(routes)
+            .configure(|cfg| {
+                if admin {
+                    admin_routes(cfg)
+                }
+            })
             .default_service(web::to(no_route))
             .wrap_fn(common_headers);
         #[cfg(feature = "profiler")]
@@ -196,24 +172,6 @@ pub async fn run(
     Ok(Running {
         server,
         addr,
-        store: redact_uri(&conf.storage.message_store),
+        store: stores_named(&conf),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            redact_uri("postgres://zaqar:s3cret@db:5432/zaqar"),
-            "postgres://zaqar:***@db:5432/zaqar"
-        );
-        assert_eq!(
-            redact_uri("sqlite://./data/zaqar.db"),
-            "sqlite://./data/zaqar.db"
-        );
-        assert!(!redact_uri("redis://:pw@host/0").contains("pw"));
-    }
 }

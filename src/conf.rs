@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 use zaqar_actors::model::QueueDefaults;
+use zaqar_actors::storage::open::known_scheme;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -34,6 +35,7 @@ pub enum ConfigError {
 pub struct Config {
     pub server: ServerConf,
     pub storage: StorageConf,
+    pub pooling: PoolingConf,
     pub limits: LimitsConf,
     pub profiler: ProfilerConf,
 }
@@ -141,6 +143,8 @@ pub struct ServerConf {
     pub workers: usize,
     /// Capacity of each actor's mailbox; senders wait when it is full.
     pub mailbox_capacity: usize,
+    /// Serves the admin API (pools, flavors) to requests with the `admin` role.
+    pub admin_mode: bool,
 }
 
 impl Default for ServerConf {
@@ -149,6 +153,7 @@ impl Default for ServerConf {
             bind: "127.0.0.1:8888".into(),
             workers: 0,
             mailbox_capacity: 1024,
+            admin_mode: false,
         }
     }
 }
@@ -156,8 +161,11 @@ impl Default for ServerConf {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConf {
-    /// Where messages live: `sqlite://PATH` (embedded) or `postgres://...`.
+    /// Where messages live: `sqlite://PATH` (embedded) or `postgres://...`. With pooling,
+    /// the default pool.
     pub message_store: String,
+    /// Where pools, flavors and the catalog live (pooling); empty: in `message_store`.
+    pub management_store: String,
     /// Connections in the store's pool.
     pub pool_size: u32,
     /// SQLite durability: `normal` (survives a process crash) or `full` (also power loss).
@@ -172,10 +180,32 @@ impl Default for StorageConf {
     fn default() -> Self {
         Self {
             message_store: "sqlite://./data/zaqar.db".into(),
+            management_store: String::new(),
             pool_size: 8,
             sqlite_synchronous: "normal".into(),
             acquire_timeout: 5,
             gc_interval: 60,
+        }
+    }
+}
+
+/// `[pooling]`: queues spread over registered pools.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolingConf {
+    pub enabled: bool,
+    /// Seconds a cached catalog entry serves reads before it is looked up again.
+    pub catalog_cache_ttl: u64,
+    /// Seed of the random placement of new queues; 0 seeds from the OS.
+    pub placement_seed: u64,
+}
+
+impl Default for PoolingConf {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            catalog_cache_ttl: 10,
+            placement_seed: 0,
         }
     }
 }
@@ -410,10 +440,19 @@ impl Config {
                 "is true, but this build has no profiler feature",
             ));
         }
-        if !self.storage.message_store.contains("://") {
+        let store = &self.storage.message_store;
+        // `faulty://` is the test store whose every call fails.
+        if !known_scheme(store) && store != "faulty://" {
             return Err(invalid(
                 "storage.message_store",
-                "must be a URI such as sqlite://./data/zaqar.db or postgres://host/db",
+                "must be a sqlite://, postgres://, redis:// or mongodb:// URI",
+            ));
+        }
+        let management = &self.storage.management_store;
+        if !management.is_empty() && !known_scheme(management) {
+            return Err(invalid(
+                "storage.management_store",
+                "must be empty (use message_store) or a sqlite://, postgres://, redis:// or mongodb:// URI",
             ));
         }
         Ok(())

@@ -24,6 +24,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpMessage, HttpResponse, Resource};
 use futures_util::future::LocalBoxFuture;
 use tracing_actix_web::RequestId;
+use zaqar_actors::messages::pooling::RouterRequest;
 use zaqar_actors::messages::StorageRequest;
 use zaqar_actors::model::QueueDefaults;
 use zaqar_actors::{PoolRouter, StorageError, Traced};
@@ -42,6 +43,20 @@ pub struct AppState {
 impl AppState {
     /// Sends one storage request through the router, carrying the current span.
     pub async fn ask<M: StorageRequest>(&self, msg: M) -> Result<M::Output, ApiError> {
+        let answer = self
+            .router
+            .send(Traced::new(msg))
+            .await
+            .map_err(StorageError::from)?;
+        Ok(answer?)
+    }
+
+    /// Sends a request the router answers itself (pools, flavors, merged listings).
+    pub async fn ask_router<M>(&self, msg: M) -> Result<M::Output, ApiError>
+    where
+        M: RouterRequest,
+        PoolRouter: actix::Handler<Traced<M>>,
+    {
         let answer = self
             .router
             .send(Traced::new(msg))
@@ -175,6 +190,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/v2/queues/{queue}/subscriptions/{id}/confirm", "PUT")
                 .route(web::put().to(subscriptions::confirm)),
+        );
+}
+
+/// The admin API (`[server] admin_mode` with pooling): pools and flavors.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    use v2::{flavors, pools};
+    cfg.service(resource("/v2/pools", "GET").route(web::get().to(pools::list)))
+        .service(
+            resource("/v2/pools/{name}", "GET, PUT, PATCH, DELETE")
+                .route(web::get().to(pools::get))
+                .route(web::put().to(pools::create))
+                .route(web::patch().to(pools::update))
+                .route(web::delete().to(pools::delete)),
+        )
+        .service(resource("/v2/flavors", "GET").route(web::get().to(flavors::list)))
+        .service(
+            resource("/v2/flavors/{name}", "GET, PUT, PATCH, DELETE")
+                .route(web::get().to(flavors::get))
+                .route(web::put().to(flavors::create))
+                .route(web::patch().to(flavors::update))
+                .route(web::delete().to(flavors::delete)),
         );
 }
 

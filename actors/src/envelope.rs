@@ -102,6 +102,23 @@ impl<M> Traced<M> {
     }
 }
 
+/// Records on the running hop's span (the router's) where the request goes: the pool, and
+/// whether the catalog cache knew it and how a new queue was placed.
+#[cfg_attr(not(feature = "profiler"), allow(unused_variables))]
+pub fn record_location(at: &crate::pooling::Location) {
+    #[cfg(feature = "profiler")]
+    if current().is_some_and(|ctx| ctx.layers.pooling) {
+        let span = tracing::Span::current();
+        span.record("zaqar.pool", &*at.pool);
+        if let Some(hit) = at.cache_hit {
+            span.record("zaqar.catalog", if hit { "cache" } else { "lookup" });
+        }
+        if let Some(how) = at.placement {
+            span.record("zaqar.placement", how);
+        }
+    }
+}
+
 /// Runs a handler's work under its hop (span entered, context ambient) and records the
 /// outcome on the span.
 pub async fn in_hop<T, F>(received: Received, work: F) -> Result<T, StorageError>
@@ -130,6 +147,13 @@ impl StorageError {
             StorageError::ClaimNotValid => "claim_not_valid",
             StorageError::MessageNotClaimedBy { .. } => "message_not_claimed_by",
             StorageError::PostTooLarge { .. } => "post_too_large",
+            StorageError::PoolDoesNotExist { .. } => "pool_does_not_exist",
+            StorageError::FlavorDoesNotExist { .. } => "flavor_does_not_exist",
+            StorageError::PoolInUse { .. } => "pool_in_use",
+            StorageError::PoolUriFixed { .. } => "pool_uri_fixed",
+            StorageError::PoolUnreachable { .. } => "pool_unreachable",
+            StorageError::InvalidPool(_) => "invalid_pool",
+            StorageError::NoPoolForFlavor { .. } => "no_pool_for_flavor",
             StorageError::Unavailable(_) => "unavailable",
         }
     }
@@ -279,6 +303,9 @@ mod traced {
                 messaging.destination.name = Empty,
                 messaging.batch.message_count = Empty,
                 zaqar.project = Empty,
+                zaqar.pool = Empty,
+                zaqar.catalog = Empty,
+                zaqar.placement = Empty,
             );
             if let Some(q) = info.queue {
                 span.record("messaging.destination.name", q.name.as_str());

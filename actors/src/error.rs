@@ -49,6 +49,32 @@ pub enum StorageError {
     #[error("Message collection size is too large. Max size {max}")]
     PostTooLarge { max: u64 },
 
+    #[error("Pool {name} does not exist")]
+    PoolDoesNotExist { name: String },
+
+    #[error("Flavor {name} does not exist")]
+    FlavorDoesNotExist { name: String },
+
+    /// A pool still holds queues and cannot be deleted.
+    #[error("Pool {name} still holds {queues} queue(s); delete them first")]
+    PoolInUse { name: String, queues: u64 },
+
+    /// A registered pool's URI cannot change: its queues' messages are in that database.
+    #[error("The uri of pool {name} cannot change; delete the pool and register it again")]
+    PoolUriFixed { name: String },
+
+    /// A pool being registered could not be reached. `uri` has its password masked.
+    #[error("cannot connect to {uri}")]
+    PoolUnreachable { uri: String },
+
+    /// A pool definition that cannot be used (unknown scheme, reserved name).
+    #[error("{0}")]
+    InvalidPool(String),
+
+    /// A queue asked for a flavor that has no pool taking new queues.
+    #[error("Flavor {flavor} has no pool with a weight above 0")]
+    NoPoolForFlavor { flavor: String },
+
     /// The backend could not serve the request (connection lost, timeout, mailbox closed).
     /// The text is for logs only; it never reaches a client.
     #[error("storage unavailable: {0}")]

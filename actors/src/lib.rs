@@ -13,14 +13,18 @@
 //! - [`error`]: [`StorageError`], the domain errors (no status codes here).
 //! - [`clock`]: the time source every expiry decision reads, adjustable in tests.
 //! - [`router`]: the `PoolRouter` actor.
+//! - [`pooling`]: `PoolSet`, the pools of the process, the catalog cache and placement.
+//! - [`control`]: the `ControlStore` contract (pools, flavors, catalog).
 //! - [`storage`]: the `DataStore` contract, the generic `StorageActor` and the backends
 //!   (`sql` on sea-orm for SQLite and PostgreSQL; `faulty` for failure tests).
 
 pub mod clock;
+pub mod control;
 pub mod envelope;
 pub mod error;
 pub mod messages;
 pub mod model;
+pub mod pooling;
 pub mod router;
 pub mod storage;
 
@@ -28,5 +32,6 @@ pub use clock::Clock;
 pub use envelope::Traced;
 pub use error::StorageError;
 pub use messages::StorageRequest;
+pub use pooling::PoolSet;
 pub use router::PoolRouter;
 pub use storage::{actor::StorageActor, DataStore};

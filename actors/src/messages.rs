@@ -13,9 +13,30 @@ use crate::envelope::HopInfo;
 use crate::error::StorageError;
 use crate::model::{
     Claim, ListFilter, Message, Metadata, NewMessage, QueueEntry, QueueId, QueueStats,
-    Subscription, SubscriptionUpdate,
+    Subscription, SubscriptionUpdate, FLAVOR,
 };
 use crate::storage::DataStore;
+
+pub mod pooling;
+
+/// How the router finds the pool that serves a request.
+#[derive(Clone, Copy, Debug)]
+pub enum Route<'a> {
+    /// Any pool can answer (ping): the default pool does.
+    Default,
+    /// The pool the queue lives in; a queue never placed reads as empty.
+    Queue(&'a QueueId),
+    /// The queue's pool, placing the queue first (in a pool of `flavor`) if it has none.
+    Place {
+        queue: &'a QueueId,
+        flavor: Option<&'a str>,
+    },
+    /// Like `Place`, but the request creates its queue when missing (a post to a lazy
+    /// queue); see [`StorageRequest::forbid_create`].
+    Lazy(&'a QueueId),
+    /// The queue's pool; the queue leaves the catalog.
+    Delete(&'a QueueId),
+}
 
 /// A future that runs on the receiving actor's thread.
 pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -30,6 +51,19 @@ pub trait StorageRequest:
 
     /// What the hop spans say about this message.
     fn info(&self) -> HopInfo<'_>;
+
+    fn route(&self) -> Route<'_>;
+
+    /// For a request that creates its queue when it is missing: forbids that, and answers
+    /// a copy that still may, for a retry once the queue has been placed. The router sends
+    /// through a cached catalog entry with creation forbidden, so an entry made stale by
+    /// another process can never bring the queue to life in a second pool.
+    fn forbid_create(&mut self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 
     fn execute(
         self,
@@ -83,13 +117,19 @@ macro_rules! storage_requests {
     (@first $m:ident) => { None };
     (@first $m:ident queue $($rest:ident)*) => { Some(&$m.queue) };
     (@first $m:ident $other:ident $($rest:ident)*) => { None };
+    // Its route, unless given, follows from that: the queue's pool, or any pool.
+    (@route $m:ident [$r:ident $route:expr] $($f:ident)*) => {{ let $r = $m; $route }};
+    (@route $m:ident [] queue $($f:ident)*) => { Route::Queue(&$m.queue) };
+    (@route $m:ident [] $($f:ident)*) => { Route::Default };
     ($(
         $(#[doc = $doc:literal])*
         $name:ident { $($field:ident : $ty:ty),* $(,)? } -> $out:ty, $op:literal
+            $(, route(|$r:ident| $route:expr))?
+            $(, create_flag = $flag:ident)?
             = |$m:ident, $store:ident| $call:expr;
     )*) => {$(
         $(#[doc = $doc])*
-        #[derive(Debug)]
+        #[derive(Debug, Clone)]
         pub struct $name { $(pub $field: $ty),* }
 
         impl actix::Message for $name {
@@ -107,6 +147,18 @@ macro_rules! storage_requests {
                 }
             }
 
+            fn route(&self) -> Route<'_> {
+                storage_requests!(@route self [$($r $route)?] $($field)*)
+            }
+
+            $(
+            fn forbid_create(&mut self) -> Option<Self> {
+                let copy = self.clone();
+                self.$flag = false;
+                Some(copy)
+            }
+            )?
+
             fn execute(self, $store: Arc<dyn DataStore>) -> LocalBoxFuture<Result<$out, StorageError>> {
                 let $m = self;
                 Box::pin(async move { $call.await })
@@ -120,7 +172,11 @@ storage_requests! {
     Ping {} -> (), "ping" = |_m, s| s.ping();
 
     /// Create a queue; `true` when it did not exist before.
-    CreateQueue { queue: QueueId, metadata: Metadata } -> bool, "create"
+    CreateQueue { queue: QueueId, metadata: Metadata } -> bool, "create",
+        route(|m| Route::Place {
+            queue: &m.queue,
+            flavor: m.metadata.get(FLAVOR).and_then(|f| f.as_str()),
+        })
         = |m, s| s.create_queue(&m.queue, m.metadata);
     /// The stored metadata of a queue; `None` when the queue was never created.
     GetQueueMetadata { queue: QueueId } -> Option<Metadata>, "get"
@@ -129,8 +185,9 @@ storage_requests! {
     SetQueueMetadata { queue: QueueId, metadata: Metadata } -> (), "update"
         = |m, s| s.set_queue_metadata(&m.queue, m.metadata);
     /// Delete a queue with its messages, claims and subscriptions.
-    DeleteQueue { queue: QueueId } -> (), "delete" = |m, s| s.delete_queue(&m.queue);
-    /// A page of a project's queues, by name.
+    DeleteQueue { queue: QueueId } -> (), "delete", route(|m| Route::Delete(&m.queue))
+        = |m, s| s.delete_queue(&m.queue);
+    /// A page of a project's queues in one pool, by name (the router merges the pools').
     ListQueues { project: String, marker: Option<String>, limit: u32 } -> Vec<QueueEntry>, "list"
         = |m, s| s.list_queues(&m.project, m.marker, m.limit);
     /// Message counts and the oldest and newest message.
@@ -140,8 +197,10 @@ storage_requests! {
         = |m, s| s.purge_queue(&m.queue, m.messages, m.subscriptions);
 
     /// Post a batch atomically; answers the new ids in order.
-    PostMessages { queue: QueueId, client_id: String, messages: Vec<NewMessage>, size: u64 } -> Vec<String>, "send"
-        = |m, s| s.post_messages(&m.queue, &m.client_id, m.messages, m.size);
+    /// With `create` false, fails with `QueueDoesNotExist` instead of creating the queue.
+    PostMessages { queue: QueueId, client_id: String, messages: Vec<NewMessage>, size: u64, create: bool } -> Vec<String>, "send",
+        route(|m| Route::Lazy(&m.queue)), create_flag = create
+        = |m, s| s.post_messages(&m.queue, &m.client_id, m.messages, m.size, m.create);
     /// A page of messages in FIFO order after `marker`.
     ListMessages { queue: QueueId, filter: ListFilter, marker: Option<String>, limit: u32 } -> Vec<Message>, "receive"
         = |m, s| s.list_messages(&m.queue, m.filter, m.marker, m.limit);

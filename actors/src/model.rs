@@ -27,6 +27,8 @@ pub type Metadata = Map<String, Value>;
 pub const DEFAULT_MESSAGE_TTL: &str = "_default_message_ttl";
 pub const MAX_MESSAGES_POST_SIZE: &str = "_max_messages_post_size";
 pub const DEFAULT_MESSAGE_DELAY: &str = "_default_message_delay";
+/// The flavor whose pools a new queue is placed in (pooling).
+pub const FLAVOR: &str = "_flavor";
 
 /// What a queue without metadata behaves like (from the `[limits]` configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]

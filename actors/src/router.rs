@@ -1,29 +1,58 @@
 //! The `PoolRouter` actor: the hop between the HTTP layer and the storage actors.
 //!
-//! It decides which pool's storage actor serves a request. Until pooling exists there is one
-//! pool, so the decision is trivial, but the hop is real and traced, so traces already have
-//! their final shape. The handler forwards with a future and never awaits inside the actor,
-//! so one router serves many requests at once.
+//! It finds the pool that holds a request's queue (through the process-wide [`PoolSet`]:
+//! catalog cache, catalog, placement) and forwards the request to that pool's storage
+//! actor. Each router starts one storage actor per pool it has routed to, on its own worker
+//! thread, so a hop never crosses threads. Handlers forward with a future and never await
+//! inside the actor, so one router serves many requests at once. It also serves the
+//! requests that concern the pools themselves (see [`crate::messages::pooling`]).
+//!
+//! With pooling off the router forwards everything to the default pool's actor, and its
+//! span says no more than that it was there.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use actix::{Actor, Addr, Context, Handler, ResponseFuture};
 
-use crate::envelope::{in_hop, ActorLayer, Traced};
-use crate::messages::StorageRequest;
+use crate::envelope::{in_hop, record_location, ActorLayer, Traced};
+use crate::error::StorageError;
+use crate::messages::pooling::RouterRequest;
+use crate::messages::{Route, StorageRequest};
+use crate::pooling::{Location, PoolSet};
 use crate::storage::actor::StorageActor;
+use crate::storage::DataStore;
 
 pub struct PoolRouter {
-    /// The storage actor of the single pool, started on the same arbiter (worker thread),
-    /// so the hop never crosses threads.
-    pool: Addr<StorageActor>,
-    mailbox_capacity: usize,
+    routing: Routing,
+}
+
+/// A pool's storage actor on this worker, with the store it was started for.
+type Actors = HashMap<Arc<str>, (Arc<dyn DataStore>, Addr<StorageActor>)>;
+
+/// What the router's futures route with. They run on the router's thread, so the actors of
+/// this worker are shared without locks.
+#[derive(Clone)]
+pub struct Routing {
+    pools: Arc<PoolSet>,
+    actors: Rc<RefCell<Actors>>,
+    capacity: usize,
 }
 
 impl PoolRouter {
-    pub fn new(pool: Addr<StorageActor>, mailbox_capacity: usize) -> Self {
-        Self {
-            pool,
-            mailbox_capacity,
-        }
+    /// A router over `pools`; its actors get mailboxes of `mailbox_capacity`. Must be
+    /// called on the thread the router will run on (its storage actors start there).
+    pub fn new(pools: Arc<PoolSet>, mailbox_capacity: usize) -> Self {
+        let routing = Routing {
+            pools,
+            actors: Rc::default(),
+            capacity: mailbox_capacity,
+        };
+        // The default pool's actor exists from the start, like the router itself.
+        routing.actor(&routing.pools.default_location());
+        Self { routing }
     }
 }
 
@@ -31,19 +60,142 @@ impl Actor for PoolRouter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.mailbox_capacity);
+        ctx.set_mailbox_capacity(self.routing.capacity);
+    }
+}
+
+fn same_store(a: &Arc<dyn DataStore>, b: &Arc<dyn DataStore>) -> bool {
+    std::ptr::eq(
+        Arc::as_ptr(a).cast::<()>(),
+        Arc::as_ptr(b).cast::<()>(),
+    )
+}
+
+impl Routing {
+    pub fn pools(&self) -> &PoolSet {
+        &self.pools
+    }
+
+    /// This worker's storage actor for the pool, started on first use.
+    fn actor(&self, at: &Location) -> Addr<StorageActor> {
+        let mut actors = self.actors.borrow_mut();
+        if let Some((store, addr)) = actors.get(&at.pool) {
+            if same_store(store, &at.store) && addr.connected() {
+                return addr.clone();
+            }
+        }
+        let addr = StorageActor::new(at.store.clone(), self.capacity).start();
+        actors.insert(at.pool.clone(), (at.store.clone(), addr.clone()));
+        addr
+    }
+
+    /// Sends `msg` to the storage actor of the pool at `at`.
+    pub async fn send<M: StorageRequest>(
+        &self,
+        at: &Location,
+        msg: M,
+    ) -> Result<M::Output, StorageError> {
+        record_location(at);
+        self.actor(at).send(Traced::new(msg)).await?
+    }
+
+    async fn route<M: StorageRequest>(&self, mut msg: M) -> Result<M::Output, StorageError> {
+        let pools = &self.pools;
+        match msg.route() {
+            Route::Default => self.send(&pools.default_location(), msg).await,
+            Route::Queue(queue) => {
+                let at = pools.locate(queue).await?;
+                self.send(&at, msg).await
+            }
+            Route::Place { queue, flavor } => {
+                let at = pools.place(queue, flavor).await?;
+                self.send(&at, msg).await
+            }
+            Route::Lazy(queue) => {
+                let queue = queue.clone();
+                let Some(at) = pools.cached(&queue).await else {
+                    let at = pools.place(&queue, None).await?;
+                    return self.send(&at, msg).await;
+                };
+                let Some(retry) = msg.forbid_create() else {
+                    return self.send(&at, msg).await;
+                };
+                match self.send(&at, msg).await {
+                    // Deleted by another process since it was cached: place it anew.
+                    Err(StorageError::QueueDoesNotExist { .. }) => {
+                        pools.invalidate(&queue);
+                        let at = pools.place(&queue, None).await?;
+                        self.send(&at, retry).await
+                    }
+                    done => done,
+                }
+            }
+            Route::Delete(queue) => {
+                let queue = queue.clone();
+                let at = pools.locate(&queue).await?;
+                pools.unplace(&queue).await?;
+                let deleted = self.send(&at, msg).await;
+                if deleted.is_err() {
+                    // Its messages are still there: keep it findable (best effort, the
+                    // client is told to retry anyway).
+                    let _ = pools.restore(&queue, &at.pool).await;
+                }
+                deleted
+            }
+        }
     }
 }
 
 impl<M: StorageRequest> Handler<Traced<M>> for PoolRouter {
-    type Result = ResponseFuture<Result<M::Output, crate::StorageError>>;
+    type Result = ResponseFuture<Result<M::Output, StorageError>>;
 
     fn handle(&mut self, envelope: Traced<M>, _ctx: &mut Self::Context) -> Self::Result {
         let (msg, hop) = envelope.receive(ActorLayer::Pooling, "PoolRouter", M::NAME, M::info);
-        let pool = self.pool.clone();
-        Box::pin(in_hop(hop, async move {
-            // Runs under the hop's context, so the storage actor's span is its child.
-            pool.send(Traced::new(msg)).await?
-        }))
+        let routing = self.routing.clone();
+        if !routing.pools.pooled() {
+            // One pool: no catalog to consult.
+            let pool = routing.actor(&routing.pools.default_location());
+            return Box::pin(in_hop(hop, async move {
+                // Runs under the hop's context, so the storage actor's span is its child.
+                pool.send(Traced::new(msg)).await?
+            }));
+        }
+        Box::pin(in_hop(hop, async move { routing.route(msg).await }))
     }
 }
+
+/// The handlers of the requests the router serves itself.
+macro_rules! router_handlers {
+    ($($name:ident),* $(,)?) => {$(
+        impl Handler<Traced<crate::messages::pooling::$name>> for PoolRouter {
+            type Result = ResponseFuture<
+                Result<<crate::messages::pooling::$name as RouterRequest>::Output, StorageError>,
+            >;
+
+            fn handle(
+                &mut self,
+                envelope: Traced<crate::messages::pooling::$name>,
+                _ctx: &mut Self::Context,
+            ) -> Self::Result {
+                type M = crate::messages::pooling::$name;
+                let (msg, hop) =
+                    envelope.receive(ActorLayer::Pooling, "PoolRouter", M::NAME, M::info);
+                Box::pin(in_hop(hop, msg.execute(self.routing.clone())))
+            }
+        }
+    )*};
+}
+
+router_handlers!(
+    ListAllQueues,
+    PutPool,
+    GetPool,
+    ListPools,
+    UpdatePool,
+    DeletePool,
+    PutFlavor,
+    GetFlavor,
+    ListFlavors,
+    DeleteFlavor,
+    Health,
+);

@@ -11,10 +11,12 @@
 //! - [`redis`]: Redis over a bb8 pool, every read-modify-write an atomic Lua script.
 //! - [`mongo`]: MongoDB on the official driver.
 //! - [`faulty`]: a store whose every call fails, for testing the 503 path.
+//! - [`open`]: opening any of them from its URI.
 
 pub mod actor;
 pub mod faulty;
 pub mod mongo;
+pub mod open;
 pub mod redis;
 pub mod sql;
 
@@ -53,13 +55,15 @@ pub trait DataStore: Send + Sync + 'static {
 
     // Messages
     /// `size` is the batch's size in bytes as posted, checked against the queue's
-    /// `_max_messages_post_size`. Creates the queue if it does not exist (lazy queues).
+    /// `_max_messages_post_size`. Creates the queue if it does not exist (lazy queues) when
+    /// `create` is true, else fails with `QueueDoesNotExist`.
     async fn post_messages(
         &self,
         queue: &QueueId,
         client_id: &str,
         messages: Vec<NewMessage>,
         size: u64,
+        create: bool,
     ) -> Result<Vec<String>>;
     async fn list_messages(
         &self,

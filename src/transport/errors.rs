@@ -156,6 +156,16 @@ impl From<StorageError> for ApiError {
                 "The specified claim does not exist or has expired.",
             ),
             StorageError::PostTooLarge { .. } => ApiError::invalid(e.to_string()),
+            StorageError::PoolDoesNotExist { .. } | StorageError::FlavorDoesNotExist { .. } => {
+                ApiError::not_found(e.to_string())
+            }
+            StorageError::PoolInUse { .. } | StorageError::PoolUriFixed { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string())
+            }
+            StorageError::PoolUnreachable { .. } | StorageError::InvalidPool(_) => {
+                ApiError::bad_body(e.to_string())
+            }
+            StorageError::NoPoolForFlavor { .. } => ApiError::invalid(e.to_string()),
             StorageError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "storage unavailable");
                 ApiError::unavailable()
@@ -182,6 +192,20 @@ mod tests {
                 404,
             ),
             (StorageError::PostTooLarge { max: 10 }, 400),
+            (StorageError::PoolDoesNotExist { name: "p".into() }, 404),
+            (
+                StorageError::PoolInUse {
+                    name: "p".into(),
+                    queues: 2,
+                },
+                409,
+            ),
+            (
+                StorageError::PoolUnreachable {
+                    uri: "redis://127.0.0.1:1/".into(),
+                },
+                400,
+            ),
             (
                 StorageError::Unavailable("postgres://u:secret@h down".into()),
                 503,

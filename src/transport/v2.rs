@@ -7,10 +7,13 @@
 //! - [`messages`]: post, list, get, delete, pop.
 //! - [`claims`]: claim, get, renew, release.
 //! - [`subscriptions`]: subscription records (notification delivery comes later).
+//! - [`pools`], [`flavors`]: the admin API of pooling.
 
 pub mod claims;
+pub mod flavors;
 pub mod home;
 pub mod messages;
+pub mod pools;
 pub mod queues;
 pub mod subscriptions;
 

@@ -55,6 +55,7 @@ impl DataStore for FaultyStore {
         _: &str,
         _: Vec<NewMessage>,
         _: u64,
+        _: bool,
     ) -> Result<Vec<String>> {
         down()
     }

@@ -7,6 +7,10 @@
 //! A claim takes messages one at a time with `find_one_and_update`, guarded by the message
 //! being free, so two claimers never take the same message; expiry is decided against the
 //! store's clock in every query (a TTL index on `x` only reclaims space).
+//!
+//! - [`control`]: the control store (pools, flavors, catalog) in the same database.
+
+pub mod control;
 
 use std::time::Duration;
 
@@ -384,6 +388,7 @@ impl DataStore for MongoStore {
         client_id: &str,
         messages: Vec<NewMessage>,
         size: u64,
+        create: bool,
     ) -> Result<Vec<String>> {
         let metadata = self.queue_metadata(queue).await?;
         let settings = self.defaults.settings(metadata.as_ref());
@@ -393,6 +398,9 @@ impl DataStore for MongoStore {
             });
         }
         if metadata.is_none() {
+            if !create {
+                return Err(StorageError::queue_missing(queue));
+            }
             self.create_queue(queue, Metadata::new()).await?;
         }
         // Reserve a block of sequence numbers for the batch, atomically.

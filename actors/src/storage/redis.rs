@@ -8,6 +8,10 @@
 //! drop whatever has expired, so expiry is exact at read time. The layout is documented in
 //! `redis/scripts.lua`, the prelude of every script. Derived keys are built inside the
 //! scripts, so this targets a single Redis (or a primary), not Redis Cluster.
+//!
+//! - [`control`]: the control store (pools, flavors, catalog) on the same Redis.
+
+pub mod control;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -47,12 +51,13 @@ if meta then
 end
 if tonumber(ARGV[6]) > max then return {'too_large', max} end
 if not meta then
+  if ARGV[8] ~= '1' then return {'missing', 0} end
   redis.call('SET', P .. ':meta', '{}')
   redis.call('ZADD', KEYS[2], 0, ARGV[2])
 end
-local client, n = ARGV[7], tonumber(ARGV[8])
+local client, n = ARGV[7], tonumber(ARGV[9])
 for i = 0, n - 1 do
-  local id, body, t, d = ARGV[9 + i * 4], ARGV[10 + i * 4], ARGV[11 + i * 4], ARGV[12 + i * 4]
+  local id, body, t, d = ARGV[10 + i * 4], ARGV[11 + i * 4], ARGV[12 + i * 4], ARGV[13 + i * 4]
   local ttl = (t == '') and ttl_d or tonumber(t)
   local delay = (d == '') and delay_d or tonumber(d)
   local seq = redis.call('INCR', P .. ':seq')
@@ -696,6 +701,7 @@ impl DataStore for RedisStore {
         client_id: &str,
         messages: Vec<NewMessage>,
         size: u64,
+        create: bool,
     ) -> Result<Vec<String>> {
         let now = self.clock.now_ms();
         let d = &self.defaults;
@@ -707,6 +713,7 @@ impl DataStore for RedisStore {
             d.max_messages_post_size.to_string(),
             size.to_string(),
             client_id.to_owned(),
+            if create { "1" } else { "0" }.to_owned(),
             messages.len().to_string(),
         ];
         let mut ids = Vec::with_capacity(messages.len());
@@ -720,10 +727,11 @@ impl DataStore for RedisStore {
         }
         let keys = [prefix(queue), queues_key(&queue.project)];
         let (status, max): (String, u64) = self.eval("post", &scripts().post, &keys, args).await?;
-        if status == "too_large" {
-            return Err(StorageError::PostTooLarge { max });
+        match status.as_str() {
+            "too_large" => Err(StorageError::PostTooLarge { max }),
+            "missing" => Err(StorageError::queue_missing(queue)),
+            _ => Ok(ids),
         }
-        Ok(ids)
     }
 
     async fn list_messages(

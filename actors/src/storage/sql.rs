@@ -12,7 +12,9 @@
 //! fifth of the store's CPU. They are integers the transport has range-checked.
 //!
 //! - [`schema`]: tables, indexes and migrations.
+//! - [`control`]: the control store (pools, flavors, catalog) on the same database.
 
+pub mod control;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -470,7 +472,13 @@ impl DataStore for SqlStore {
         client_id: &str,
         messages: Vec<NewMessage>,
         size: u64,
+        create: bool,
     ) -> Result<Vec<String>> {
+        // A post that may not create its queue must not trust the settings cache: another
+        // process may just have deleted the queue.
+        if !create {
+            self.forget_settings(queue);
+        }
         let known = self.queue_settings(queue).await?;
         let settings = known.unwrap_or_else(|| self.defaults.settings(None));
         if size > settings.max_messages_post_size {
@@ -480,6 +488,9 @@ impl DataStore for SqlStore {
         }
         let now = self.clock.now_ms();
         if known.is_none() {
+            if !create {
+                return Err(StorageError::queue_missing(queue));
+            }
             self.create_queue(queue, Metadata::new()).await?;
         }
         const COLUMNS: usize = 9;

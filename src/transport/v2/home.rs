@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
+use zaqar_actors::messages::pooling::Health;
 use zaqar_actors::messages::Ping;
 
 use crate::transport::errors::ApiError;
@@ -39,7 +40,7 @@ pub async fn ping(state: web::Data<AppState>, _ctx: Ctx) -> Result<HttpResponse,
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /v2/health`: admin only; whether the storage is reachable.
+/// `GET /v2/health`: admin only; whether the catalog and each pool are reachable.
 pub async fn health(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -48,9 +49,15 @@ pub async fn health(
     if !is_admin(&req) {
         return Err(ApiError::forbidden());
     }
-    let reachable = state.ask(Ping {}).await.is_ok();
+    let report = state.ask_router(Health {}).await?;
+    let pools: serde_json::Map<String, serde_json::Value> = report
+        .pools
+        .iter()
+        .map(|(name, up)| (name.clone(), json!({ "storage_reachable": up })))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({
-        "catalog_reachable": reachable,
-        "storage_reachable": reachable,
+        "catalog_reachable": report.catalog_reachable,
+        "storage_reachable": report.pools.iter().all(|(_, up)| *up),
+        "pools": pools,
     })))
 }

@@ -34,6 +34,7 @@ pub async fn post(
             client_id: ctx.client_id,
             messages,
             size: body.len() as u64,
+            create: true,
         })
         .await?;
     let resources: Vec<String> = ids.iter().map(|id| message_href(&queue, id)).collect();

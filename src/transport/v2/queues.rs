@@ -5,9 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zaqar_actors::messages::{
-    CreateQueue, DeleteQueue, GetQueueMetadata, GetQueueStats, ListQueues, PurgeQueue,
-    SetQueueMetadata,
+    CreateQueue, DeleteQueue, GetQueueMetadata, GetQueueStats, PurgeQueue, SetQueueMetadata,
 };
+use zaqar_actors::messages::pooling::ListAllQueues;
 use zaqar_actors::model::{Message, Metadata, QueueId};
 
 use super::{message_href, next_links, queue_href};
@@ -35,7 +35,7 @@ pub async fn list(
     let limit = state.validator.queue_page(&params)?;
     let detailed = params.flag("detailed");
     let queues = state
-        .ask(ListQueues {
+        .ask_router(ListAllQueues {
             project: ctx.project,
             marker: params.get("marker").map(str::to_owned),
             limit,

@@ -8,6 +8,8 @@
 //! A claim has no table of its own: it lives on the messages it holds (`claim_id`,
 //! `claim_expires`, `claim_ttl`, `claim_created`), as in Zaqar's MongoDB driver, so claiming
 //! is one UPDATE and a claim exists exactly while a live message holds it.
+//!
+//! Migration 2 adds the control store's tables (pools, flavors, catalogue).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
@@ -31,6 +33,19 @@ const COMMON_V1: &[&str] = &[
         UNIQUE (project, queue, subscriber))",
 ];
 
+/// The control store's tables (pooling): pools, flavors, and the catalog of which pool
+/// holds each queue.
+const CONTROL_V2: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS pools (
+        name TEXT PRIMARY KEY, uri TEXT NOT NULL, weight BIGINT NOT NULL, flavor TEXT,
+        options TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS flavors (name TEXT PRIMARY KEY, capabilities TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS catalogue (
+        project TEXT NOT NULL, queue TEXT NOT NULL, pool TEXT NOT NULL,
+        PRIMARY KEY (project, queue))",
+    "CREATE INDEX IF NOT EXISTS catalogue_pool ON catalogue (pool)",
+];
+
 const MIGRATIONS: &[Migration] = &[Migration {
     sqlite: &["CREATE TABLE IF NOT EXISTS messages (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
@@ -46,6 +61,9 @@ const MIGRATIONS: &[Migration] = &[Migration {
             expires BIGINT NOT NULL, visible_at BIGINT NOT NULL, claim_id TEXT,
             claim_expires BIGINT NOT NULL DEFAULT 0, claim_ttl BIGINT NOT NULL DEFAULT 0,
             claim_created BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
+}, Migration {
+    sqlite: CONTROL_V2,
+    postgres: CONTROL_V2,
 }];
 
 /// Brings the schema up to date, in one transaction. On PostgreSQL an advisory lock makes

@@ -1,0 +1,193 @@
+//! The admin API's flavors: `/v2/flavors` and `/v2/flavors/{name}` (admin role only).
+//!
+//! A flavor groups pools; a queue whose metadata names it (`_flavor`) is placed in one of
+//! them. Its capabilities are those every backend of its pools offers, as Zaqar reports
+//! its drivers' capabilities.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use zaqar_actors::control::{Flavor, Pool};
+use zaqar_actors::messages::pooling::{DeleteFlavor, GetFlavor, ListFlavors, PutFlavor};
+use zaqar_actors::pooling::FlavorEntry;
+
+use super::next_links;
+use super::pools::{admin_body, admin_name, require_admin};
+use crate::transport::errors::ApiError;
+use crate::transport::extract::{Ctx, Params};
+use crate::transport::AppState;
+
+fn href(name: &str) -> String {
+    format!("/v2/flavors/{name}")
+}
+
+/// What a backend offers, in Zaqar's capability names.
+fn capabilities(pool: &Pool) -> &'static [&'static str] {
+    match pool.uri.split("://").next().unwrap_or_default() {
+        "redis" | "rediss" => &["FIFO", "CLAIMS", "AOD", "HIGH_THROUGHPUT"],
+        _ => &["FIFO", "CLAIMS", "AOD", "DURABILITY"],
+    }
+}
+
+/// The capabilities every pool of the flavor offers.
+fn common_capabilities(pools: &[Pool]) -> Vec<&'static str> {
+    let Some((first, rest)) = pools.split_first() else {
+        return Vec::new();
+    };
+    capabilities(first)
+        .iter()
+        .copied()
+        .filter(|c| rest.iter().all(|p| capabilities(p).contains(c)))
+        .collect()
+}
+
+fn render(f: &FlavorEntry, detailed: bool) -> Value {
+    let pool_list: Vec<&str> = f.pools.iter().map(|p| p.name.as_str()).collect();
+    let mut out = Map::new();
+    out.insert("name".into(), f.flavor.name.clone().into());
+    if detailed {
+        out.insert("capabilities".into(), json!(common_capabilities(&f.pools)));
+    }
+    out.insert("pool_list".into(), json!(pool_list));
+    out.insert("href".into(), href(&f.flavor.name).into());
+    Value::Object(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlavorBody {
+    pool_list: Vec<String>,
+    #[serde(default)]
+    capabilities: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlavorPatchBody {
+    pool_list: Option<Vec<String>>,
+    capabilities: Option<Map<String, Value>>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let _ = ctx;
+    require_admin(&req)?;
+    let params = Params::parse(&req)?;
+    let limit = state.validator.queue_page(&params)?;
+    let detailed = params.flag("detailed");
+    let flavors = state
+        .ask_router(ListFlavors {
+            marker: params.get("marker").map(str::to_owned),
+            limit,
+        })
+        .await?;
+    let links = next_links(
+        "/v2/flavors",
+        &params,
+        flavors.last().map(|f| f.flavor.name.as_str()),
+    );
+    let flavors: Vec<Value> = flavors.iter().map(|f| render(f, detailed)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "links": links, "flavors": flavors })))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    let body: FlavorBody = admin_body(&req, payload).await?;
+    let flavor = Flavor {
+        name: name.clone(),
+        capabilities: body.capabilities,
+    };
+    state
+        .ask_router(PutFlavor {
+            flavor,
+            pools: body.pool_list,
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .content_type("application/json")
+        .insert_header((header::LOCATION, href(&name)))
+        .finish())
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    let flavor = state.ask_router(GetFlavor { name }).await?;
+    // A single flavor always shows its capabilities, as Zaqar's does.
+    Ok(HttpResponse::Ok().json(render(&flavor, true)))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    let body: FlavorPatchBody = admin_body(&req, payload).await?;
+    if body.pool_list.is_none() && body.capabilities.is_none() {
+        return Err(ApiError::bad_body(
+            "PATCH body could not be empty for update.",
+        ));
+    }
+    let current = state.ask_router(GetFlavor { name: name.clone() }).await?;
+    let pools = body
+        .pool_list
+        .unwrap_or_else(|| current.pools.iter().map(|p| p.name.clone()).collect());
+    let flavor = Flavor {
+        name: name.clone(),
+        capabilities: body.capabilities.unwrap_or(current.flavor.capabilities),
+    };
+    state.ask_router(PutFlavor { flavor, pools }).await?;
+    let updated = state.ask_router(GetFlavor { name }).await?;
+    Ok(HttpResponse::Ok().json(render(&updated, true)))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    state.ask_router(DeleteFlavor { name }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(uri: &str) -> Pool {
+        Pool {
+            name: "p".into(),
+            uri: uri.into(),
+            weight: 1,
+            flavor: None,
+            options: Map::new(),
+        }
+    }
+
+    #[test]
+    fn capabilities_are_those_all_pools_share() {
+        let redis = pool("redis://h/0");
+        let sql = pool("postgres://h/db");
+        assert_eq!(
+            common_capabilities(std::slice::from_ref(&redis)),
+            ["FIFO", "CLAIMS", "AOD", "HIGH_THROUGHPUT"]
+        );
+        assert_eq!(common_capabilities(&[redis, sql]), ["FIFO", "CLAIMS", "AOD"]);
+        assert!(common_capabilities(&[]).is_empty());
+    }
+}

@@ -1,0 +1,185 @@
+//! The admin API's pools: `/v2/pools` and `/v2/pools/{name}` (admin role only).
+//!
+//! A pool's URI is answered with its password masked: admin answers end up in logs and
+//! terminals too.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use zaqar_actors::control::Pool;
+use zaqar_actors::messages::pooling::{DeletePool, GetPool, ListPools, PutPool, UpdatePool};
+use zaqar_actors::pooling::PoolPatch;
+use zaqar_actors::storage::open::redact_uri;
+
+use super::next_links;
+use crate::transport::errors::ApiError;
+use crate::transport::extract::{parse_json, read_json_body, Ctx, Params};
+use crate::transport::AppState;
+
+/// Largest admin request body (a pool or flavor definition).
+pub const MAX_ADMIN_BODY: u64 = 65_536;
+
+/// The admin role is required, then a valid name (the queue-name rule, as Zaqar).
+pub fn admin_name(req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
+    if !crate::transport::extract::is_admin(req) {
+        return Err(ApiError::forbidden());
+    }
+    let name = req.match_info().get("name").unwrap_or_default();
+    ctx.queue(name).map(|q| q.name)
+}
+
+/// The admin role is required.
+pub fn require_admin(req: &HttpRequest) -> Result<(), ApiError> {
+    if crate::transport::extract::is_admin(req) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// Reads an admin JSON body (a JSON object).
+pub async fn admin_body<T: for<'a> Deserialize<'a>>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, ApiError> {
+    let body = read_json_body(req, payload, MAX_ADMIN_BODY, || {
+        ApiError::bad_body(format!("The body is larger than {MAX_ADMIN_BODY} bytes."))
+    })
+    .await?;
+    let value: Value = parse_json(&body)?;
+    serde_json::from_value(value).map_err(|e| ApiError::bad_body(e.to_string()))
+}
+
+fn href(name: &str) -> String {
+    format!("/v2/pools/{name}")
+}
+
+fn render(p: &Pool, detailed: bool) -> Value {
+    let mut out = Map::new();
+    out.insert("name".into(), p.name.clone().into());
+    out.insert("uri".into(), redact_uri(&p.uri).into());
+    out.insert("weight".into(), p.weight.into());
+    out.insert("flavor".into(), p.flavor.clone().into());
+    if detailed {
+        out.insert("options".into(), Value::Object(p.options.clone()));
+    }
+    out.insert("href".into(), href(&p.name).into());
+    Value::Object(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolBody {
+    weight: u32,
+    uri: String,
+    #[serde(default)]
+    flavor: Option<String>,
+    #[serde(default)]
+    options: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PoolPatchBody {
+    weight: Option<u32>,
+    uri: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    flavor: Option<Option<String>>,
+    options: Option<Map<String, Value>>,
+}
+
+/// A field that may be given as `null`: `Some(None)` then, `None` when absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let _ = ctx;
+    require_admin(&req)?;
+    let params = Params::parse(&req)?;
+    let limit = state.validator.queue_page(&params)?;
+    let detailed = params.flag("detailed");
+    let pools = state
+        .ask_router(ListPools {
+            marker: params.get("marker").map(str::to_owned),
+            limit,
+        })
+        .await?;
+    let links = next_links("/v2/pools", &params, pools.last().map(|p| p.name.as_str()));
+    let pools: Vec<Value> = pools.iter().map(|p| render(p, detailed)).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_LOCATION, "/v2/pools"))
+        .json(json!({ "links": links, "pools": pools })))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    let body: PoolBody = admin_body(&req, payload).await?;
+    let pool = Pool {
+        name: name.clone(),
+        uri: body.uri,
+        weight: body.weight,
+        flavor: body.flavor,
+        options: body.options,
+    };
+    state.ask_router(PutPool { pool }).await?;
+    Ok(HttpResponse::Created()
+        .content_type("application/json")
+        .insert_header((header::LOCATION, href(&name)))
+        .finish())
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    let detailed = Params::parse(&req)?.flag("detailed");
+    let pool = state.ask_router(GetPool { name }).await?;
+    Ok(HttpResponse::Ok().json(render(&pool, detailed)))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    let body: PoolPatchBody = admin_body(&req, payload).await?;
+    if body.weight.is_none() && body.uri.is_none() && body.flavor.is_none() && body.options.is_none()
+    {
+        return Err(ApiError::bad_body(
+            "PATCH body could not be empty for update.",
+        ));
+    }
+    let patch = PoolPatch {
+        uri: body.uri,
+        weight: body.weight,
+        flavor: body.flavor,
+        options: body.options,
+    };
+    let pool = state.ask_router(UpdatePool { name, patch }).await?;
+    Ok(HttpResponse::Ok().json(render(&pool, false)))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: Ctx,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let name = admin_name(&req, &ctx)?;
+    state.ask_router(DeletePool { name }).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
