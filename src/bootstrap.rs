@@ -12,8 +12,8 @@ use actix::Actor;
 use actix_web::{web, App, HttpServer};
 use thiserror::Error;
 use tracing_actix_web::TracingLogger;
-pub use zaqar_actors::storage::open::redact_uri;
 use zaqar_actors::pooling::PoolingOptions;
+pub use zaqar_actors::storage::open::redact_uri;
 use zaqar_actors::storage::open::OpenOptions;
 use zaqar_actors::{Clock, DataStore, PoolRouter, PoolSet, StorageError};
 

@@ -71,8 +71,8 @@ pub enum StorageError {
     #[error("{0}")]
     InvalidPool(String),
 
-    /// A queue asked for a flavor that has no pool taking new queues.
-    #[error("Flavor {flavor} has no pool with a weight above 0")]
+    /// A queue asked for a flavor that does not exist or has no pool taking new queues.
+    #[error("Flavor {flavor} does not exist or has no pool with a weight above 0")]
     NoPoolForFlavor { flavor: String },
 
     /// The backend could not serve the request (connection lost, timeout, mailbox closed).

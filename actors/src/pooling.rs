@@ -256,11 +256,6 @@ impl PoolSet {
                 placement: None,
             });
         }
-        if let Some(name) = flavor {
-            if control.get_flavor(name).await?.is_none() {
-                return Err(StorageError::FlavorDoesNotExist { name: name.into() });
-            }
-        }
         let candidates: Vec<Pool> = self
             .all_pools()
             .await?
@@ -280,7 +275,10 @@ impl PoolSet {
         } else {
             let weights: Vec<u32> = candidates.iter().map(|p| p.weight).collect();
             let draw = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next();
-            (candidates[weighted(&weights, draw)].name.clone(), "weighted")
+            (
+                candidates[weighted(&weights, draw)].name.clone(),
+                "weighted",
+            )
         };
         // Another process may have placed it meanwhile: the catalog keeps the first.
         let pool = self.name(control.place(queue, &choice).await?);
@@ -518,10 +516,7 @@ impl PoolSet {
             Some(c) => c.ping().await.is_ok(),
             None => self.default.ping().await.is_ok(),
         };
-        let mut pools = vec![(
-            DEFAULT_POOL.to_owned(),
-            self.default.ping().await.is_ok(),
-        )];
+        let mut pools = vec![(DEFAULT_POOL.to_owned(), self.default.ping().await.is_ok())];
         if self.pooled && catalog {
             if let Ok(all) = self.all_pools().await {
                 for pool in all {

@@ -65,10 +65,7 @@ impl Actor for PoolRouter {
 }
 
 fn same_store(a: &Arc<dyn DataStore>, b: &Arc<dyn DataStore>) -> bool {
-    std::ptr::eq(
-        Arc::as_ptr(a).cast::<()>(),
-        Arc::as_ptr(b).cast::<()>(),
-    )
+    std::ptr::eq(Arc::as_ptr(a).cast::<()>(), Arc::as_ptr(b).cast::<()>())
 }
 
 impl Routing {

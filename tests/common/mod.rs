@@ -9,6 +9,8 @@
 pub mod process;
 
 use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command};
 use std::sync::mpsc;
 
 use reqwest::header::HeaderMap;
@@ -233,4 +235,42 @@ impl Api {
         assert_eq!(r.status, 200, "{r:?}");
         r.json["messages"].clone()
     }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a private redis-server (no persistence) on `port`, waiting until it accepts.
+pub fn start_redis(binary: &std::ffi::OsStr, port: u16, dir: &Path) -> Child {
+    let mut child = Command::new(binary)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    // Bounded wait for the port to accept connections.
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("redis-server did not start on port {port}");
 }

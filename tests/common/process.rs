@@ -56,6 +56,15 @@ pub fn start(dir: &Path, args: &[&str]) -> Server {
     }
 }
 
+impl Drop for Server {
+    /// A test that fails half way must not leave servers running (they would also hold the
+    /// test's output open).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Sends a signal (`-TERM`, `-KILL`) with kill(1).
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")

@@ -50,9 +50,7 @@ pub const SCHEMES: &str = "sqlite://, postgres://, redis:// or mongodb://";
 pub fn known_scheme(uri: &str) -> bool {
     matches!(
         uri.split("://").next(),
-        Some(
-            "sqlite" | "postgres" | "postgresql" | "redis" | "rediss" | "mongodb" | "mongodb+srv"
-        )
+        Some("sqlite" | "postgres" | "postgresql" | "redis" | "rediss" | "mongodb" | "mongodb+srv")
     ) && uri.contains("://")
 }
 

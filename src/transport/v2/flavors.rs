@@ -187,7 +187,10 @@ mod tests {
             common_capabilities(std::slice::from_ref(&redis)),
             ["FIFO", "CLAIMS", "AOD", "HIGH_THROUGHPUT"]
         );
-        assert_eq!(common_capabilities(&[redis, sql]), ["FIFO", "CLAIMS", "AOD"]);
+        assert_eq!(
+            common_capabilities(&[redis, sql]),
+            ["FIFO", "CLAIMS", "AOD"]
+        );
         assert!(common_capabilities(&[]).is_empty());
     }
 }

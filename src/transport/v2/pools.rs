@@ -158,7 +158,10 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
     let body: PoolPatchBody = admin_body(&req, payload).await?;
-    if body.weight.is_none() && body.uri.is_none() && body.flavor.is_none() && body.options.is_none()
+    if body.weight.is_none()
+        && body.uri.is_none()
+        && body.flavor.is_none()
+        && body.options.is_none()
     {
         return Err(ApiError::bad_body(
             "PATCH body could not be empty for update.",

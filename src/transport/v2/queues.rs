@@ -4,10 +4,10 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use zaqar_actors::messages::pooling::ListAllQueues;
 use zaqar_actors::messages::{
     CreateQueue, DeleteQueue, GetQueueMetadata, GetQueueStats, PurgeQueue, SetQueueMetadata,
 };
-use zaqar_actors::messages::pooling::ListAllQueues;
 use zaqar_actors::model::{Message, Metadata, QueueId};
 
 use super::{message_href, next_links, queue_href};

@@ -201,7 +201,10 @@ impl ControlStore for MongoStore {
             return Err(StorageError::PoolDoesNotExist { name: pool.into() });
         }
         let entry = doc! {"_id": key(queue), "pool": pool};
-        match self.traced("insert", self.catalogue().insert_one(entry)).await {
+        match self
+            .traced("insert", self.catalogue().insert_one(entry))
+            .await
+        {
             Ok(_) => Ok(pool.to_owned()),
             Err(e) => {
                 if counted {

@@ -46,25 +46,28 @@ const CONTROL_V2: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS catalogue_pool ON catalogue (pool)",
 ];
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    sqlite: &["CREATE TABLE IF NOT EXISTS messages (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sqlite: &["CREATE TABLE IF NOT EXISTS messages (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
             project TEXT NOT NULL, queue TEXT NOT NULL, client_id TEXT NOT NULL,
             body TEXT NOT NULL, ttl BIGINT NOT NULL, created BIGINT NOT NULL,
             expires BIGINT NOT NULL, visible_at BIGINT NOT NULL, claim_id TEXT,
             claim_expires BIGINT NOT NULL DEFAULT 0, claim_ttl BIGINT NOT NULL DEFAULT 0,
             claim_created BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
-    postgres: &["CREATE TABLE IF NOT EXISTS messages (
+        postgres: &["CREATE TABLE IF NOT EXISTS messages (
             seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE,
             project TEXT NOT NULL, queue TEXT NOT NULL, client_id TEXT NOT NULL,
             body TEXT NOT NULL, ttl BIGINT NOT NULL, created BIGINT NOT NULL,
             expires BIGINT NOT NULL, visible_at BIGINT NOT NULL, claim_id TEXT,
             claim_expires BIGINT NOT NULL DEFAULT 0, claim_ttl BIGINT NOT NULL DEFAULT 0,
             claim_created BIGINT NOT NULL DEFAULT 0, claim_count BIGINT NOT NULL DEFAULT 0)"],
-}, Migration {
-    sqlite: CONTROL_V2,
-    postgres: CONTROL_V2,
-}];
+    },
+    Migration {
+        sqlite: CONTROL_V2,
+        postgres: CONTROL_V2,
+    },
+];
 
 /// Brings the schema up to date, in one transaction. On PostgreSQL an advisory lock makes
 /// servers that start together against one database migrate one after the other (two
