@@ -48,7 +48,9 @@ fn backends() -> Option<Backends> {
 /// Where the catalog lives: the store run.sh names, else a SQLite file in `dir`.
 fn management(dir: &Path) -> String {
     std::env::var("ZAQAR_TEST_MANAGEMENT_STORE")
-        .unwrap_or_else(|_| format!("sqlite://{}/catalog.db", dir.display()))
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| format!("sqlite://{}/catalog.db", dir.display()))
 }
 
 fn tag() -> String {

@@ -678,3 +678,89 @@ async fn mongo_command_spans_and_their_switch() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_router_span_names_pool_cache_and_placement() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(|c| {
+        c.pooling.enabled = true;
+        c.pooling.placement_seed = 7;
+        c.server.admin_mode = true;
+    });
+    let api = s.api();
+    let pool_uri = format!("sqlite://{}/px.db", dir.path().display());
+    let r = api
+        .send(
+            api.request(reqwest::Method::PUT, "/v2/pools/px")
+                .header("X-Roles", "admin")
+                .header("Content-Type", "application/json")
+                .body(json!({"weight": 1, "uri": pool_uri}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+
+    // Creating the queue places it: the router asks the catalog and chooses by weight.
+    let base = "eeeeeeee-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed(
+            &api,
+            reqwest::Method::PUT,
+            "/v2/queues/pq",
+            base,
+            base,
+        ))
+        .await;
+    assert_eq!(r.status, 201);
+    let spans = spans_of(&hex(base), has_http);
+    let router = one(&spans, "PoolRouter CreateQueue");
+    assert_eq!(attr(router, "zaqar.pool").as_deref(), Some("px"));
+    assert_eq!(attr(router, "zaqar.catalog").as_deref(), Some("lookup"));
+    assert_eq!(attr(router, "zaqar.placement").as_deref(), Some("weighted"));
+    let under: Vec<_> = children(&spans, router);
+    assert!(
+        under
+            .iter()
+            .any(|c| attr(c, "db.statement").is_some_and(|s| s.contains("catalogue"))),
+        "the catalog's statements are the router's children: {:?}",
+        names(&spans)
+    );
+    assert!(under.iter().any(|c| c.name == "SqlStore CreateQueue"));
+
+    // A post finds it in the cache.
+    let base = "ffffffff-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(
+            signed(
+                &api,
+                reqwest::Method::POST,
+                "/v2/queues/pq/messages",
+                base,
+                base,
+            )
+            .header("Content-Type", "application/json")
+            .body(json!({"messages": [{"body": 1}]}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let spans = spans_of(&hex(base), has_http);
+    let router = one(&spans, "PoolRouter PostMessages");
+    assert_eq!(attr(router, "zaqar.pool").as_deref(), Some("px"));
+    assert_eq!(attr(router, "zaqar.catalog").as_deref(), Some("cache"));
+    assert_eq!(attr(router, "zaqar.placement"), None);
+
+    // Listing asks every pool: the default one and px.
+    let base = "12121212-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed(&api, reqwest::Method::GET, "/v2/queues", base, base))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["queues"][0]["name"], "pq");
+    let spans = spans_of(&hex(base), has_http);
+    let router = one(&spans, "PoolRouter ListAllQueues");
+    let lists: Vec<_> = children(&spans, router)
+        .into_iter()
+        .filter(|c| c.name == "SqlStore ListQueues")
+        .collect();
+    assert_eq!(lists.len(), 2, "{:?}", names(&spans));
+}

@@ -8,7 +8,11 @@ use crate::common::TestServer;
 
 #[tokio::test]
 async fn every_storage_operation_answers_503() {
-    let s = TestServer::start_with(|c| c.storage.message_store = "faulty://".into());
+    let s = TestServer::start_with(|c| {
+        c.storage.message_store = "faulty://".into();
+        // The faulty store cannot hold a catalog either.
+        c.pooling.enabled = false;
+    });
     let api = s.api();
     let calls: Vec<(Method, &str, Option<serde_json::Value>)> = vec![
         (Method::GET, "/v2/ping", None),

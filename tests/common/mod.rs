@@ -3,7 +3,8 @@
 //!
 //! Every `Api` uses a fresh project id, so tests never see each other's queues even when
 //! they share a server. `ZAQAR_TEST_MESSAGE_STORE` points the servers at another store
-//! (e.g. a PostgreSQL URI) instead of a temporary SQLite file.
+//! (e.g. a PostgreSQL URI) instead of a temporary SQLite file; `ZAQAR_TEST_POOLING` turns
+//! pooling on (the catalog in that store, queues in its default pool).
 #![allow(dead_code)]
 
 pub mod process;
@@ -39,6 +40,8 @@ impl TestServer {
             .unwrap_or_else(|_| format!("sqlite://{}/zaqar.db", dir.path().display()));
         conf.server.workers = 2;
         conf.storage.gc_interval = 0;
+        // Every request then goes through the catalog (lookups, placement, merged listing).
+        conf.pooling.enabled = std::env::var_os("ZAQAR_TEST_POOLING").is_some();
         configure(&mut conf);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let clock = Clock::system();
