@@ -2,6 +2,7 @@
 # End-to-end profiling with real software on both sides: the real Python osprofiler library
 # signs requests, zaqar-server traces them and exports over OTLP (HTTP/protobuf, then gRPC)
 # to a real trace backend (Arize Phoenix), and the trace is read back through Phoenix's API.
+# The server pools its queues: the router's span must name the pool it chose.
 #
 # usage: tests/e2e/profiling.sh [SERVER_BINARY]   (default target/debug/zaqar-server)
 # Installs Python packages from PyPI into .test-env/venv on first use (about a minute).
@@ -38,8 +39,12 @@ run_case() { # protocol endpoint project
     local protocol=$1 endpoint=$2 project=$3 port
     port=$(free_port)
     cat >"$work/zaqar-$project.toml" <<TOML
+[server]
+admin_mode = true
 [storage]
 message_store = "sqlite://$work/$project.db"
+[pooling]
+enabled = true
 [profiler]
 enabled = true
 otlp_protocol = "$protocol"
@@ -52,6 +57,11 @@ TOML
         "$server_bin" --config "$work/zaqar-$project.toml" --bind "127.0.0.1:$port" 2>"$work/server-$project.log" &
     local server=$!
     wait_port "$port" 30
+    # A pool of its own: the trace must show the router choosing it.
+    curl -sf -X PUT -H "Client-ID: $(python3 -c 'import uuid; print(uuid.uuid4())')" \
+        -H "X-Project-ID: e2e" -H "X-Roles: admin" -H "Content-Type: application/json" \
+        -d "{\"weight\": 1, \"uri\": \"sqlite://$work/$project-pool.db\"}" \
+        "http://127.0.0.1:$port/v2/pools/$project-pool" >/dev/null
     local base_id
     base_id=$("$venv/bin/python" tests/e2e/profiled_request.py "http://127.0.0.1:$port" SECRET_KEY | tail -n 1)
     # A graceful stop flushes the batched spans.
@@ -63,7 +73,8 @@ TOML
     fi
     echo "== $protocol: trace ${base_id//-/} in Phoenix project $project"
     "$venv/bin/python" tests/e2e/read_trace.py "$phoenix" "$project" "${base_id//-/}" \
-        "POST /v2/queues/{queue}/messages" "PoolRouter PostMessages" "SqlStore PostMessages" "SQL INSERT"
+        "POST /v2/queues/{queue}/messages" "PoolRouter PostMessages@zaqar.pool=$project-pool" \
+        "PoolRouter PostMessages@zaqar.placement=weighted" "SqlStore PostMessages" "SQL INSERT"
 }
 
 run_case http/protobuf "$phoenix" e2e-http

@@ -1,8 +1,8 @@
 """Read one trace back from Phoenix's REST API and check that it holds the per-actor spans.
 
-usage: read_trace.py PHOENIX_URL PROJECT TRACE_ID_HEX NAME [NAME ...]
+usage: read_trace.py PHOENIX_URL PROJECT TRACE_ID_HEX NAME[@KEY=VALUE] [...]
 Polls (bounded) until every NAME is among the trace's spans, prints the tree, exits 0;
-exits 1 if they never all arrive.
+exits 1 if they never all arrive, or if a span so named lacks the attribute KEY=VALUE.
 """
 import json
 import sys
@@ -10,7 +10,25 @@ import time
 import urllib.parse
 import urllib.request
 
-url, project, trace_id, wanted = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+url, project, trace_id = sys.argv[1], sys.argv[2], sys.argv[3]
+wanted, expected = [], []
+for arg in sys.argv[4:]:
+    name, _, attr = arg.partition("@")
+    wanted.append(name)
+    if attr:
+        expected.append((name,) + tuple(attr.split("=", 1)))
+
+
+def attribute(span, key):
+    """An attribute by its dotted key, whether Phoenix answers it flat or nested."""
+    attrs = span.get("attributes") or {}
+    if key in attrs:
+        return attrs[key]
+    for part in key.split("."):
+        if not isinstance(attrs, dict) or part not in attrs:
+            return None
+        attrs = attrs[part]
+    return attrs
 
 
 def spans():
@@ -50,6 +68,11 @@ for s in found:
 missing = [n for n in wanted if n not in {s["name"] for s in found}]
 if missing:
     sys.exit("missing spans in trace %s: %s" % (trace_id, missing))
+for name, key, value in expected:
+    got = [attribute(s, key) for s in found if s["name"] == name]
+    if value not in [str(g) for g in got]:
+        sys.exit("span %s: %s is %s, not %s" % (name, key, got, value))
+    print("%s: %s = %s" % (name, key, value))
 # Only HTTP spans are roots (one per request of the trace); every other span hangs under a
 # span of the same trace.
 roots = [s["name"] for s in found if s["parent_id"] not in by_id]
