@@ -119,6 +119,55 @@ pub fn record_location(at: &crate::pooling::Location) {
     }
 }
 
+/// The database behind a command span: its `db.system`, its span-name prefix and its
+/// `[profiler] trace_*` switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbSystem {
+    Sqlite,
+    Postgres,
+    Redis,
+    MongoDb,
+}
+
+/// Runs one database command in a span of its own (`SQL INSERT`, `REDIS post`,
+/// `MONGODB find`) under the current hop, when the request is traced and the backend's layer
+/// is on. `statement` is the command's text without values (SQL with placeholders, a script
+/// name); never a message body.
+#[cfg_attr(not(feature = "profiler"), allow(unused_variables))]
+pub async fn db_call<T>(
+    system: DbSystem,
+    operation: &str,
+    statement: Option<&str>,
+    run: impl std::future::IntoFuture<Output = T>,
+) -> T {
+    #[cfg(feature = "profiler")]
+    if let Some(ctx) = current() {
+        use tracing::Instrument;
+        let (on, db_system, prefix) = match system {
+            DbSystem::Sqlite => (ctx.layers.sql, "sqlite", "SQL"),
+            DbSystem::Postgres => (ctx.layers.sql, "postgresql", "SQL"),
+            DbSystem::Redis => (ctx.layers.redis, "redis", "REDIS"),
+            DbSystem::MongoDb => (ctx.layers.mongodb, "mongodb", "MONGODB"),
+        };
+        if on {
+            let name = statement
+                .filter(|_| system == DbSystem::Redis)
+                .unwrap_or(operation);
+            let span = tracing::info_span!(
+                target: DB_TARGET,
+                "db command",
+                otel.name = %format_args!("{prefix} {name}"),
+                otel.kind = "client",
+                db.system = db_system,
+                db.operation = operation,
+                db.statement = statement,
+            );
+            return run.into_future().instrument(span).await;
+        }
+    }
+    run.await
+}
+
 /// Runs a handler's work under its hop (span entered, context ambient) and records the
 /// outcome on the span.
 pub async fn in_hop<T, F>(received: Received, work: F) -> Result<T, StorageError>

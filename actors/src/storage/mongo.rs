@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::envelope::{db_call, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
@@ -193,33 +194,13 @@ impl MongoStore {
         })
     }
 
-    #[cfg(feature = "profiler")]
+    /// Runs one command in a span of its own when traced (`trace_mongodb`).
     async fn traced<T>(
         &self,
         command: &'static str,
         run: impl std::future::IntoFuture<Output = T>,
     ) -> T {
-        use tracing::Instrument;
-        let run = run.into_future();
-        match crate::envelope::current() {
-            Some(ctx) if ctx.layers.mongodb => {
-                let span = tracing::info_span!(
-                    target: crate::envelope::DB_TARGET,
-                    "mongodb command",
-                    otel.name = %format_args!("MONGODB {command}"),
-                    otel.kind = "client",
-                    db.system = "mongodb",
-                    db.operation = command,
-                );
-                run.instrument(span).await
-            }
-            _ => run.await,
-        }
-    }
-
-    #[cfg(not(feature = "profiler"))]
-    async fn traced<T>(&self, _: &'static str, run: impl std::future::IntoFuture<Output = T>) -> T {
-        run.await
+        db_call(DbSystem::MongoDb, command, None, run).await
     }
 }
 

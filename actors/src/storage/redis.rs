@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::envelope::{db_call, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
@@ -498,7 +499,7 @@ impl RedisStore {
                 .await
                 .map_err(|_| unavailable(format!("{name} timed out")))?
         };
-        self.traced("EVALSHA", name, run).await
+        db_call(DbSystem::Redis, "EVALSHA", Some(name), run).await
     }
 
     /// Runs one plain command under a time bound, in a span of its own when traced.
@@ -512,42 +513,7 @@ impl RedisStore {
                 .await
                 .map_err(|_| unavailable(format!("{name} timed out")))?
         };
-        self.traced(name, name, run).await
-    }
-
-    #[cfg(feature = "profiler")]
-    async fn traced<T>(
-        &self,
-        operation: &'static str,
-        name: &'static str,
-        run: impl std::future::Future<Output = T>,
-    ) -> T {
-        use tracing::Instrument;
-        match crate::envelope::current() {
-            Some(ctx) if ctx.layers.redis => {
-                let span = tracing::info_span!(
-                    target: crate::envelope::DB_TARGET,
-                    "redis command",
-                    otel.name = %format_args!("REDIS {name}"),
-                    otel.kind = "client",
-                    db.system = "redis",
-                    db.operation = operation,
-                    db.statement = name,
-                );
-                run.instrument(span).await
-            }
-            _ => run.await,
-        }
-    }
-
-    #[cfg(not(feature = "profiler"))]
-    async fn traced<T>(
-        &self,
-        _: &'static str,
-        _: &'static str,
-        run: impl std::future::Future<Output = T>,
-    ) -> T {
-        run.await
+        db_call(DbSystem::Redis, name, Some(name), run).await
     }
 }
 

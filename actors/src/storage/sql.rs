@@ -31,6 +31,8 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::clock::Clock;
+#[cfg(feature = "profiler")]
+use crate::envelope::{db_call, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
@@ -150,37 +152,23 @@ impl SqlStore {
 
     /// Runs one statement inside a span of its own when the request is traced and
     /// `trace_sql` is on: the statement text (placeholders, never values) and its verb.
-    #[cfg(feature = "profiler")]
+    #[cfg_attr(not(feature = "profiler"), allow(unused_variables))]
     async fn traced<T>(&self, sql: &str, run: impl std::future::Future<Output = T>) -> T {
-        use tracing::Instrument;
-        match crate::envelope::current() {
-            Some(ctx) if ctx.layers.sql => {
-                let statement = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-                let verb = statement
-                    .split(' ')
-                    .next()
-                    .unwrap_or("SQL")
-                    .to_ascii_uppercase();
-                let span = tracing::info_span!(
-                    target: crate::envelope::DB_TARGET,
-                    "db statement",
-                    otel.name = %format_args!("SQL {verb}"),
-                    otel.kind = "client",
-                    db.system = match self.backend {
-                        DbBackend::Postgres => "postgresql",
-                        _ => "sqlite",
-                    },
-                    db.operation = verb.as_str(),
-                    db.statement = statement.as_str(),
-                );
-                run.instrument(span).await
-            }
-            _ => run.await,
+        // Only a traced request pays for the statement's text.
+        #[cfg(feature = "profiler")]
+        if crate::envelope::current().is_some() {
+            let statement = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let verb = statement
+                .split(' ')
+                .next()
+                .unwrap_or("SQL")
+                .to_ascii_uppercase();
+            let system = match self.backend {
+                DbBackend::Postgres => DbSystem::Postgres,
+                _ => DbSystem::Sqlite,
+            };
+            return db_call(system, &verb, Some(&statement), run).await;
         }
-    }
-
-    #[cfg(not(feature = "profiler"))]
-    async fn traced<T>(&self, _sql: &str, run: impl std::future::Future<Output = T>) -> T {
         run.await
     }
 
