@@ -9,10 +9,12 @@
 //! - [`conf`]: configuration groups, defaults, file loading and validation.
 //! - [`bootstrap`]: opening the store and starting the server ([`run`]).
 //! - [`transport`]: routes, middleware, extractors, validation, error mapping, resources.
+//! - [`client`]: a typed client of the v2 API (used by `zaqar`, the examples and tests).
 //! - `profiler` (feature `profiler`): OSProfiler-compatible tracing and OTLP export.
-//! - `src/bin/zaqar-server.rs`: the command line.
+//! - `src/bin/zaqar-server.rs`: the server's command line; `src/bin/zaqar.rs`: the client's.
 
 pub mod bootstrap;
+pub mod client;
 pub mod conf;
 #[cfg(feature = "profiler")]
 pub mod profiler;
