@@ -1,10 +1,12 @@
-//! Posts N messages to a queue in batches, then prints the ids of the last batch.
+//! Posts N messages to a queue in batches of 10 with the client library, then prints the
+//! ids of the last batch.
 //!
 //! ```text
 //! cargo run --example producer -- http://127.0.0.1:8888 orders 100
 //! ```
 
-use serde_json::{json, Value};
+use serde_json::json;
+use zaqar::client::{Client, NewMessage};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,32 +16,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "http://127.0.0.1:8888".into());
     let queue = args.next().unwrap_or_else(|| "orders".into());
     let count: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(10);
-    let http = reqwest::Client::new();
-    let client_id = uuid::Uuid::new_v4().to_string();
+    let client = Client::new(url, "examples");
     let mut posted = 0;
     while posted < count {
-        let batch: Vec<Value> = (posted..count.min(posted + 10))
-            .map(|i| json!({"ttl": 3600, "body": {"order": i}}))
+        let batch: Vec<NewMessage> = (posted..count.min(posted + 10))
+            .map(|i| NewMessage {
+                ttl: Some(3600),
+                ..NewMessage::new(json!({ "order": i }))
+            })
             .collect();
-        let n = batch.len();
-        let r = http
-            .post(format!("{url}/v2/queues/{queue}/messages"))
-            .header("Client-ID", &client_id)
-            .header("X-Project-ID", "examples")
-            .json(&json!({ "messages": batch }))
-            .send()
-            .await?;
-        let status = r.status();
-        let body: Value = r.json().await?;
-        if !status.is_success() {
-            return Err(format!("post failed: {status} {body}").into());
-        }
-        posted += n;
+        // A batch is atomic: all of it is accepted, or none.
+        let ids = client.post(&queue, &batch).await?;
+        posted += ids.len();
         if posted >= count {
-            println!(
-                "posted {posted} messages; last batch: {}",
-                body["resources"]
-            );
+            println!("posted {posted} messages; last batch: {ids:?}");
         }
     }
     Ok(())

@@ -63,7 +63,8 @@ impl NewMessage {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Message {
     pub id: String,
-    /// Carries `?claim_id=` when the message came with a claim.
+    /// Carries `?claim_id=` when the message came with a claim; popped messages have none.
+    #[serde(default)]
     pub href: String,
     pub ttl: i64,
     pub age: i64,

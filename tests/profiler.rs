@@ -764,3 +764,56 @@ async fn pooled_router_span_names_pool_cache_and_placement() {
         .collect();
     assert_eq!(lists.len(), 2, "{:?}", names(&spans));
 }
+
+/// Runs the `zaqar` command line against `url` and answers the trace id it printed.
+fn zaqar_cli(url: &str, key: (&str, &str), args: &[&str]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zaqar"))
+        .args(args)
+        .env("ZAQAR_URL", url)
+        .env("ZAQAR_PROJECT", "cli-profile")
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove("ZAQAR_PROFILE")
+        .env_remove("OS_PROFILE")
+        .env(key.0, key.1)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains(key.1), "the key was printed: {err}");
+    let id = err
+        .lines()
+        .find_map(|l| l.strip_prefix("Trace ID: "))
+        .unwrap_or_else(|| panic!("no trace id printed: {err}"));
+    let hex = err
+        .lines()
+        .find_map(|l| l.strip_prefix("OTLP trace id: "))
+        .unwrap();
+    assert_eq!(hex, uuid::Uuid::parse_str(id).unwrap().simple().to_string());
+    hex.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_profile_is_traced_and_a_wrong_key_is_not() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|_| {});
+    let post = ["message", "post", "cliq", "1"];
+    let wrong = zaqar_cli(&s.url, ("ZAQAR_PROFILE", "not-a-server-key"), &post);
+    // openstack's variable works too.
+    let right = zaqar_cli(&s.url, ("OS_PROFILE", "SECRET_KEY"), &post);
+    let spans = spans_of(&right, has_http);
+    assert_eq!(
+        parent_of(one(&spans, "PoolRouter PostMessages"), &spans).name,
+        "POST /v2/queues/{queue}/messages"
+    );
+    one(&spans, "SqlStore PostMessages");
+    // The wrongly signed request came first; its spans would have been exported by now.
+    assert!(spans_of(&wrong, |_| true).is_empty());
+}
+
+fn parent_of<'a>(span: &SpanData, spans: &'a [SpanData]) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.span_context.span_id() == span.parent_span_id)
+        .expect("parent in the trace")
+}
