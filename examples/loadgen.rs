@@ -7,15 +7,18 @@
 //!     --producers 8 --consumers 4 --observers 4
 //! ```
 //!
-//! Every client has its own Client-ID and HTTP connection; all share one project and queue.
+//! Built on the client library (`zaqar::client`). Every task has its own Client-ID and HTTP
+//! connection; all share one project and queue.
 //! A request that fails (transport error or a status other than 2xx) counts as an error and
 //! is left out of the latency figures. The run ends by itself after `--duration` seconds.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{json, Value};
+use zaqar::client::{Client, ClientError, ListOptions, NewMessage};
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Drive producers, consumers and observers against a Zaqar v2 URL")]
@@ -64,158 +67,113 @@ struct Samples {
 
 type Stats = BTreeMap<&'static str, Samples>;
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    client_id: String,
-    project: String,
+/// One load task's client: its own Client-ID and HTTP connection.
+struct Worker {
+    client: Client,
     profile: Option<String>,
 }
 
-impl Client {
+impl Worker {
     fn new(args: &Args) -> Self {
-        Client {
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client"),
-            base: args.url.trim_end_matches('/').to_owned(),
-            client_id: uuid::Uuid::new_v4().to_string(),
-            project: args.project.clone(),
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("HTTP client");
+        Worker {
+            client: Client::new(&args.url, &args.project).with_http(http),
             profile: args.profile.clone(),
         }
     }
 
-    /// Sends one request, records it under `kind`, and answers (status, headers, JSON body).
-    async fn send(
-        &self,
-        stats: &mut Stats,
-        kind: &'static str,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Option<(u16, reqwest::header::HeaderMap, Value)> {
-        let mut rb = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .header("Client-ID", &self.client_id)
-            .header("X-Project-ID", &self.project);
-        if let Some(b) = body {
-            rb = rb
-                .header("Content-Type", "application/json")
-                .body(b.to_string());
+    /// The client for the next request: with `--profile`, each request its own trace.
+    fn next(&self) -> Cow<'_, Client> {
+        match &self.profile {
+            None => Cow::Borrowed(&self.client),
+            Some(key) => Cow::Owned(self.client.clone().with_profile(key).unwrap_or_else(|e| {
+                eprintln!("loadgen: {e}");
+                std::process::exit(2);
+            })),
         }
-        if let Some(key) = &self.profile {
-            let base = uuid::Uuid::new_v4().to_string();
-            let (info, tag) = sign(&base, &base, key);
-            rb = rb.header("X-Trace-Info", info).header("X-Trace-HMAC", tag);
+    }
+}
+
+/// Runs one request, recording its latency under `kind`, or an error.
+async fn timed<T>(
+    stats: &mut Stats,
+    kind: &'static str,
+    request: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Option<T> {
+    let begun = Instant::now();
+    let result = request.await;
+    let entry = stats.entry(kind).or_default();
+    match result {
+        Ok(answer) => {
+            entry.micros.push(begun.elapsed().as_micros() as u64);
+            Some(answer)
         }
-        let started = Instant::now();
-        let result = async {
-            let r = rb.send().await.ok()?;
-            let status = r.status().as_u16();
-            let headers = r.headers().clone();
-            let bytes = r.bytes().await.ok()?;
-            Some((
-                status,
-                headers,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            ))
-        }
-        .await;
-        let entry = stats.entry(kind).or_default();
-        match result {
-            Some((status, h, v)) if (200..300).contains(&status) => {
-                entry.micros.push(started.elapsed().as_micros() as u64);
-                Some((status, h, v))
-            }
-            _ => {
-                entry.errors += 1;
-                None
-            }
+        Err(_) => {
+            entry.errors += 1;
+            None
         }
     }
 }
 
 async fn producer(args: Args, deadline: Instant) -> Stats {
-    let c = Client::new(&args);
+    let w = Worker::new(&args);
     let mut stats = Stats::new();
-    let body = "x".repeat(args.body_bytes);
-    let msgs: Vec<Value> = (0..args.batch)
-        .map(|_| json!({"ttl": 3600, "body": body}))
+    let body = Value::String("x".repeat(args.body_bytes));
+    let batch: Vec<NewMessage> = (0..args.batch)
+        .map(|_| NewMessage {
+            ttl: Some(3600),
+            ..NewMessage::new(body.clone())
+        })
         .collect();
-    let payload = json!({ "messages": msgs });
-    let path = format!("/v2/queues/{}/messages", args.queue);
     while Instant::now() < deadline {
-        c.send(
-            &mut stats,
-            "post",
-            reqwest::Method::POST,
-            &path,
-            Some(&payload),
-        )
-        .await;
+        timed(&mut stats, "post", w.next().post(&args.queue, &batch)).await;
     }
     stats
 }
 
 async fn consumer(args: Args, deadline: Instant) -> Stats {
-    let c = Client::new(&args);
+    let w = Worker::new(&args);
     let mut stats = Stats::new();
-    let path = format!("/v2/queues/{}/claims?limit={}", args.queue, args.claim);
-    let claim_body = json!({"ttl": 60, "grace": 60});
+    let limit = Some(args.claim as u32);
     while Instant::now() < deadline {
-        let Some((status, _, v)) = c
-            .send(
-                &mut stats,
-                "claim",
-                reqwest::Method::POST,
-                &path,
-                Some(&claim_body),
-            )
-            .await
-        else {
+        let claimed = timed(
+            &mut stats,
+            "claim",
+            w.next().claim(&args.queue, 60, 60, limit),
+        )
+        .await;
+        let Some(Some(claim)) = claimed else {
             continue;
         };
-        if status == 204 {
-            continue;
-        }
-        let hrefs: Vec<String> = v["messages"]
-            .as_array()
-            .map(|ms| {
-                ms.iter()
-                    .filter_map(|m| m["href"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for href in hrefs {
-            c.send(&mut stats, "delete", reqwest::Method::DELETE, &href, None)
-                .await;
+        for m in &claim.messages {
+            let c = w.next();
+            let delete = c.delete_message(&args.queue, &m.id, Some(&claim.id));
+            timed(&mut stats, "delete", delete).await;
         }
     }
     stats
 }
 
 async fn observer(args: Args, deadline: Instant) -> Stats {
-    let c = Client::new(&args);
+    let w = Worker::new(&args);
     let mut stats = Stats::new();
-    let path = format!("/v2/queues/{}/messages?echo=true&limit=10", args.queue);
+    let opts = ListOptions {
+        echo: true,
+        limit: Some(10),
+        ..ListOptions::default()
+    };
     while Instant::now() < deadline {
-        c.send(&mut stats, "list", reqwest::Method::GET, &path, None)
-            .await;
+        timed(
+            &mut stats,
+            "list",
+            w.next().list_messages(&args.queue, &opts),
+        )
+        .await;
     }
     stats
-}
-
-#[cfg(feature = "profiler")]
-fn sign(base: &str, parent: &str, key: &str) -> (String, String) {
-    zaqar::profiler::hmac::sign(base, parent, key)
-}
-
-#[cfg(not(feature = "profiler"))]
-fn sign(_: &str, _: &str, _: &str) -> (String, String) {
-    eprintln!("loadgen: --profile needs the profiler feature");
-    std::process::exit(2);
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -229,21 +187,10 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let setup = Client::new(&args);
-    let mut ignored = Stats::new();
-    if setup
-        .send(
-            &mut ignored,
-            "setup",
-            reqwest::Method::PUT,
-            &format!("/v2/queues/{}", args.queue),
-            None,
-        )
-        .await
-        .is_none()
-    {
+    let setup = Worker::new(&args);
+    if let Err(e) = setup.next().create_queue(&args.queue, None).await {
         eprintln!(
-            "loadgen: cannot create queue {} at {}",
+            "loadgen: cannot create queue {} at {}: {e}",
             args.queue, args.url
         );
         std::process::exit(1);

@@ -138,6 +138,7 @@ pub struct ListOptions {
 
 /// The OSProfiler key and the trace every request of this client joins.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "profiler"), allow(dead_code))]
 struct Profile {
     key: String,
     base_id: Uuid,
@@ -187,6 +188,13 @@ impl Client {
             admin: false,
             profile: None,
         }
+    }
+
+    /// Sends through this HTTP client (connection pool and timeouts of the caller's
+    /// choosing, e.g. one connection per load-generator task).
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
     }
 
     /// The `Client-ID` to send (a UUID); `echo` compares messages' posters with it.
