@@ -24,8 +24,6 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpMessage, HttpResponse, Resource};
 use futures_util::future::LocalBoxFuture;
 use tracing_actix_web::RequestId;
-use zaqar_actors::messages::pooling::RouterRequest;
-use zaqar_actors::messages::StorageRequest;
 use zaqar_actors::model::QueueDefaults;
 use zaqar_actors::{PoolRouter, StorageError, Traced};
 
@@ -41,20 +39,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Sends one storage request through the router, carrying the current span.
-    pub async fn ask<M: StorageRequest>(&self, msg: M) -> Result<M::Output, ApiError> {
-        let answer = self
-            .router
-            .send(Traced::new(msg))
-            .await
-            .map_err(StorageError::from)?;
-        Ok(answer?)
-    }
-
-    /// Sends a request the router answers itself (pools, flavors, merged listings).
-    pub async fn ask_router<M>(&self, msg: M) -> Result<M::Output, ApiError>
+    /// Sends one request to this worker's router, carrying the current span: a storage
+    /// request (which the router forwards to the queue's pool) or one the router answers
+    /// itself (pools, flavors, merged listings).
+    pub async fn ask<M, T>(&self, msg: M) -> Result<T, ApiError>
     where
-        M: RouterRequest,
+        M: actix::Message<Result = Result<T, StorageError>> + Send + 'static,
+        T: Send + 'static,
         PoolRouter: actix::Handler<Traced<M>>,
     {
         let answer = self

@@ -80,7 +80,7 @@ pub async fn list(
     let limit = state.validator.queue_page(&params)?;
     let detailed = params.flag("detailed");
     let flavors = state
-        .ask_router(ListFlavors {
+        .ask(ListFlavors {
             marker: params.get("marker").map(str::to_owned),
             limit,
         })
@@ -107,7 +107,7 @@ pub async fn create(
         capabilities: body.capabilities,
     };
     state
-        .ask_router(PutFlavor {
+        .ask(PutFlavor {
             flavor,
             pools: body.pool_list,
         })
@@ -124,7 +124,7 @@ pub async fn get(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    let flavor = state.ask_router(GetFlavor { name }).await?;
+    let flavor = state.ask(GetFlavor { name }).await?;
     // A single flavor always shows its capabilities, as Zaqar's does.
     Ok(HttpResponse::Ok().json(render(&flavor, true)))
 }
@@ -142,7 +142,7 @@ pub async fn update(
             "PATCH body could not be empty for update.",
         ));
     }
-    let current = state.ask_router(GetFlavor { name: name.clone() }).await?;
+    let current = state.ask(GetFlavor { name: name.clone() }).await?;
     let pools = body
         .pool_list
         .unwrap_or_else(|| current.pools.iter().map(|p| p.name.clone()).collect());
@@ -150,8 +150,8 @@ pub async fn update(
         name: name.clone(),
         capabilities: body.capabilities.unwrap_or(current.flavor.capabilities),
     };
-    state.ask_router(PutFlavor { flavor, pools }).await?;
-    let updated = state.ask_router(GetFlavor { name }).await?;
+    state.ask(PutFlavor { flavor, pools }).await?;
+    let updated = state.ask(GetFlavor { name }).await?;
     Ok(HttpResponse::Ok().json(render(&updated, true)))
 }
 
@@ -161,7 +161,7 @@ pub async fn delete(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    state.ask_router(DeleteFlavor { name }).await?;
+    state.ask(DeleteFlavor { name }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

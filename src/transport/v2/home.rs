@@ -49,7 +49,7 @@ pub async fn health(
     if !is_admin(&req) {
         return Err(ApiError::forbidden());
     }
-    let report = state.ask_router(Health {}).await?;
+    let report = state.ask(Health {}).await?;
     let pools: serde_json::Map<String, serde_json::Value> = report
         .pools
         .iter()

@@ -105,7 +105,7 @@ pub async fn list(
     let limit = state.validator.queue_page(&params)?;
     let detailed = params.flag("detailed");
     let pools = state
-        .ask_router(ListPools {
+        .ask(ListPools {
             marker: params.get("marker").map(str::to_owned),
             limit,
         })
@@ -132,7 +132,7 @@ pub async fn create(
         flavor: body.flavor,
         options: body.options,
     };
-    state.ask_router(PutPool { pool }).await?;
+    state.ask(PutPool { pool }).await?;
     Ok(HttpResponse::Created()
         .content_type("application/json")
         .insert_header((header::LOCATION, href(&name)))
@@ -146,7 +146,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
     let detailed = Params::parse(&req)?.flag("detailed");
-    let pool = state.ask_router(GetPool { name }).await?;
+    let pool = state.ask(GetPool { name }).await?;
     Ok(HttpResponse::Ok().json(render(&pool, detailed)))
 }
 
@@ -173,7 +173,7 @@ pub async fn update(
         flavor: body.flavor,
         options: body.options,
     };
-    let pool = state.ask_router(UpdatePool { name, patch }).await?;
+    let pool = state.ask(UpdatePool { name, patch }).await?;
     Ok(HttpResponse::Ok().json(render(&pool, false)))
 }
 
@@ -183,6 +183,6 @@ pub async fn delete(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    state.ask_router(DeletePool { name }).await?;
+    state.ask(DeletePool { name }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -35,7 +35,7 @@ pub async fn list(
     let limit = state.validator.queue_page(&params)?;
     let detailed = params.flag("detailed");
     let queues = state
-        .ask_router(ListAllQueues {
+        .ask(ListAllQueues {
             project: ctx.project,
             marker: params.get("marker").map(str::to_owned),
             limit,
