@@ -476,3 +476,81 @@ async fn a_pool_down_fails_only_its_own_queues() {
     redis.kill().unwrap();
     redis.wait().unwrap();
 }
+
+/// Placing queues in a pool while that pool is being deleted: whatever the interleaving,
+/// a deleted pool is left with no queue in the catalog, and a placement into it either
+/// happened before (and then the deletion was refused) or failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn placement_and_pool_deletion_exclude_each_other() {
+    use zaqar_actors::control::{Pool, PoolDeletion};
+    use zaqar_actors::StorageError;
+    let dir = tempfile::tempdir().unwrap();
+    let mgmt = management(dir.path());
+    let wide = OpenOptions {
+        pool_size: 8,
+        ..opts()
+    };
+    let catalog = open(&mgmt, &wide).await.unwrap().control.unwrap();
+    let t = tag();
+    let project = format!("race-{t}");
+    for round in 0..10 {
+        let name = format!("race-{t}-{round}");
+        let pool = Pool {
+            name: name.clone(),
+            uri: "sqlite://unused".into(),
+            weight: 1,
+            flavor: None,
+            options: Default::default(),
+        };
+        catalog.put_pool(&pool).await.unwrap();
+        let placers: Vec<_> = (0..8)
+            .map(|i| {
+                let (catalog, name) = (catalog.clone(), name.clone());
+                let queue = QueueId::new(project.clone(), format!("q{round}-{i}"));
+                tokio::spawn(async move {
+                    match catalog.place(&queue, &name).await {
+                        Ok(placed) => {
+                            assert_eq!(placed, name);
+                            Some(queue)
+                        }
+                        Err(StorageError::PoolDoesNotExist { .. }) => None,
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        let deleter = {
+            let (catalog, name) = (catalog.clone(), name.clone());
+            tokio::spawn(async move { catalog.delete_pool(&name).await.unwrap() })
+        };
+        let mut placed = Vec::new();
+        for p in placers {
+            placed.extend(p.await.unwrap());
+        }
+        let deletion = deleter.await.unwrap();
+        match deletion {
+            PoolDeletion::Deleted => {
+                assert!(
+                    placed.is_empty(),
+                    "round {round}: placed into a deleted pool"
+                );
+                assert_eq!(catalog.get_pool(&name).await.unwrap(), None);
+            }
+            PoolDeletion::InUse(_) => assert!(!placed.is_empty(), "round {round}"),
+            PoolDeletion::Missing => panic!("round {round}: the pool vanished"),
+        }
+        for queue in &placed {
+            assert_eq!(
+                catalog.lookup(queue).await.unwrap().as_deref(),
+                Some(name.as_str())
+            );
+            catalog.unplace(queue).await.unwrap();
+        }
+        if deletion != PoolDeletion::Deleted {
+            assert_eq!(
+                catalog.delete_pool(&name).await.unwrap(),
+                PoolDeletion::Deleted
+            );
+        }
+    }
+}

@@ -128,7 +128,9 @@ enum MessageCmd {
     /// any, the JSON of --file (or of stdin): a body, a list of bodies or of
     /// {"body", "ttl", "delay"} objects, or {"messages": [...]}.
     Post {
+        /// The queue.
         queue: String,
+        /// Message bodies, one message each (JSON, else a string).
         bodies: Vec<String>,
         /// Read the messages from this file ("-": stdin).
         #[arg(long)]
@@ -142,6 +144,7 @@ enum MessageCmd {
     },
     /// List messages in FIFO order.
     List {
+        /// The queue.
         queue: String,
         #[command(flatten)]
         paging: Paging,
@@ -155,12 +158,14 @@ enum MessageCmd {
     },
     /// Show messages by id.
     Get {
+        /// The queue.
         queue: String,
         #[arg(required = true)]
         ids: Vec<String>,
     },
     /// Delete a message (a claimed one needs --claim-id).
     Delete {
+        /// The queue.
         queue: String,
         id: String,
         #[arg(long)]
@@ -168,6 +173,7 @@ enum MessageCmd {
     },
     /// Remove and print up to COUNT unclaimed messages from the head of the queue.
     Pop {
+        /// The queue.
         queue: String,
         #[arg(long, default_value_t = 1)]
         count: u32,
@@ -178,6 +184,7 @@ enum MessageCmd {
 enum ClaimCmd {
     /// Claim up to --limit messages for --ttl seconds.
     Create {
+        /// The queue.
         queue: String,
         #[arg(long, default_value_t = 300)]
         ttl: i64,
@@ -187,9 +194,15 @@ enum ClaimCmd {
         limit: Option<u32>,
     },
     /// Show a claim and the messages it holds.
-    Show { queue: String, id: String },
+    Show {
+        /// The queue.
+        queue: String,
+        /// The claim id.
+        id: String,
+    },
     /// Restart a claim's TTL.
     Renew {
+        /// The queue.
         queue: String,
         id: String,
         #[arg(long, default_value_t = 300)]
@@ -198,7 +211,12 @@ enum ClaimCmd {
         grace: i64,
     },
     /// Release a claim's messages.
-    Release { queue: String, id: String },
+    Release {
+        /// The queue.
+        queue: String,
+        /// The claim id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
