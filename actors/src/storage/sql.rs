@@ -462,11 +462,6 @@ impl DataStore for SqlStore {
         size: u64,
         create: bool,
     ) -> Result<Vec<String>> {
-        // A post that may not create its queue must not trust the settings cache: another
-        // process may just have deleted the queue.
-        if !create {
-            self.forget_settings(queue);
-        }
         let known = self.queue_settings(queue).await?;
         let settings = known.unwrap_or_else(|| self.defaults.settings(None));
         if size > settings.max_messages_post_size {
@@ -475,10 +470,7 @@ impl DataStore for SqlStore {
             });
         }
         let now = self.clock.now_ms();
-        if known.is_none() {
-            if !create {
-                return Err(StorageError::queue_missing(queue));
-            }
+        if known.is_none() && create {
             self.create_queue(queue, Metadata::new()).await?;
         }
         const COLUMNS: usize = 9;
@@ -503,12 +495,31 @@ impl DataStore for SqlStore {
             ]);
             ids.push(id);
         }
-        let sql = format!(
-            "INSERT INTO messages (id, project, queue, client_id, body, ttl, created, expires, visible_at)
-             VALUES {}",
-            rows.join(", ")
-        );
-        self.exec(&sql, values).await?;
+        let columns = "id, project, queue, client_id, body, ttl, created, expires, visible_at";
+        let sql = if create {
+            format!(
+                "INSERT INTO messages ({columns}) VALUES {}",
+                rows.join(", ")
+            )
+        } else {
+            // The queue must exist when the rows go in: checked in the same statement, not
+            // from the settings cache, which another process's deletion does not reach.
+            let at = values.len();
+            let (p, n) = q(queue);
+            values.extend([p, n]);
+            format!(
+                "INSERT INTO messages ({columns}) SELECT * FROM (VALUES {}) AS v
+                 WHERE EXISTS (SELECT 1 FROM queues WHERE project = ${} AND name = ${})",
+                rows.join(", "),
+                at + 1,
+                at + 2
+            )
+        };
+        let inserted = self.exec(&sql, values).await?;
+        if !create && inserted == 0 {
+            self.forget_settings(queue);
+            return Err(StorageError::queue_missing(queue));
+        }
         Ok(ids)
     }
 
