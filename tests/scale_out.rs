@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 
 use common::process::{signal, start};
-use common::Api;
+use common::{claim_and_delete_all, Api, Deliveries};
 
 const MESSAGES: usize = 600;
 const CLAIMERS: usize = 16;
@@ -49,7 +46,7 @@ async fn two_servers_share_one_database() {
         .ids();
     assert_eq!(listed, posted[..20].to_vec(), "FIFO across servers");
 
-    let deliveries: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let deliveries = Deliveries::default();
     let mut tasks = Vec::new();
     for n in 0..CLAIMERS {
         // Claim through one server, delete through the other.
@@ -58,25 +55,12 @@ async fn two_servers_share_one_database() {
         } else {
             (b.other_client(), a.clone())
         };
-        let deliveries = deliveries.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut deleted = 0;
-            while let Some((claim, ids)) = claim_via
-                .claim("work", "?limit=5", json!({"ttl": 300}))
-                .await
-            {
-                for id in ids {
-                    let previous = deliveries.lock().unwrap().insert(id.clone(), claim.clone());
-                    assert!(previous.is_none(), "message {id} delivered to two claims");
-                    let r = delete_via
-                        .delete(&format!("/v2/queues/work/messages/{id}?claim_id={claim}"))
-                        .await;
-                    assert_eq!(r.status, 204, "{r:?}");
-                    deleted += 1;
-                }
-            }
-            deleted
-        }));
+        tasks.push(tokio::spawn(claim_and_delete_all(
+            claim_via,
+            delete_via,
+            "work",
+            deliveries.clone(),
+        )));
     }
     let mut total = 0;
     for t in tasks {

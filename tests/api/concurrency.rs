@@ -2,11 +2,10 @@
 //! to exactly one live claim and deleted exactly once.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{claim_and_delete_all, Deliveries, TestServer};
 
 const MESSAGES: usize = 1000;
 const CLAIMERS: usize = 24;
@@ -22,32 +21,16 @@ async fn concurrent_claimers_never_share_a_message() {
     }
     assert_eq!(posted.len(), MESSAGES);
 
-    // message id -> the claim that delivered it; a second delivery is a failure.
-    let deliveries: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let deliveries = Deliveries::default();
     let mut tasks = Vec::new();
     for _ in 0..CLAIMERS {
         let consumer = api.other_client();
-        let deliveries = deliveries.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut deleted = 0usize;
-            // 204 means nothing is free: the rest is held by other live claims, whose
-            // holders delete it.
-            while let Some((claim, ids)) = consumer
-                .claim("work", "?limit=5", json!({"ttl": 300}))
-                .await
-            {
-                for id in ids {
-                    let previous = deliveries.lock().unwrap().insert(id.clone(), claim.clone());
-                    assert!(previous.is_none(), "message {id} delivered to two claims");
-                    let r = consumer
-                        .delete(&format!("/v2/queues/work/messages/{id}?claim_id={claim}"))
-                        .await;
-                    assert_eq!(r.status, 204, "{r:?}");
-                    deleted += 1;
-                }
-            }
-            deleted
-        }));
+        tasks.push(tokio::spawn(claim_and_delete_all(
+            consumer.clone(),
+            consumer,
+            "work",
+            deliveries.clone(),
+        )));
     }
     let mut total = 0;
     for t in tasks {

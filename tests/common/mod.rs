@@ -9,10 +9,11 @@
 
 pub mod process;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -276,4 +277,37 @@ pub fn start_redis(binary: &std::ffi::OsStr, port: u16, dir: &Path) -> Child {
     let _ = child.kill();
     let _ = child.wait();
     panic!("redis-server did not start on port {port}");
+}
+
+/// Which claim delivered each message; a second delivery of one message fails the test.
+pub type Deliveries = Arc<Mutex<HashMap<String, String>>>;
+
+/// A consumer: claims up to 5 messages of `queue` at a time through `claim_via`, records
+/// each delivery, deletes each message with its claim id through `delete_via`, until
+/// nothing is claimable (204: the rest is held by other live claims, whose holders delete
+/// it). Answers how many messages it deleted.
+pub async fn claim_and_delete_all(
+    claim_via: Api,
+    delete_via: Api,
+    queue: &str,
+    deliveries: Deliveries,
+) -> usize {
+    let mut deleted = 0;
+    while let Some((claim, ids)) = claim_via
+        .claim(queue, "?limit=5", serde_json::json!({"ttl": 300}))
+        .await
+    {
+        for id in ids {
+            let previous = deliveries.lock().unwrap().insert(id.clone(), claim.clone());
+            assert!(previous.is_none(), "message {id} delivered to two claims");
+            let r = delete_via
+                .delete(&format!(
+                    "/v2/queues/{queue}/messages/{id}?claim_id={claim}"
+                ))
+                .await;
+            assert_eq!(r.status, 204, "{r:?}");
+            deleted += 1;
+        }
+    }
+    deleted
 }
