@@ -12,10 +12,9 @@ use zaqar_actors::control::{Flavor, Pool};
 use zaqar_actors::messages::pooling::{DeleteFlavor, GetFlavor, ListFlavors, PutFlavor};
 use zaqar_actors::pooling::FlavorEntry;
 
-use super::next_links;
-use super::pools::{admin_body, admin_name, require_admin};
+use super::pools::{admin_body, admin_name, AdminPage};
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{Ctx, Params};
+use crate::transport::extract::Ctx;
 use crate::transport::AppState;
 
 fn href(name: &str) -> String {
@@ -71,27 +70,19 @@ struct FlavorPatchBody {
 
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    _ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let _ = ctx;
-    require_admin(&req)?;
-    let params = Params::parse(&req)?;
-    let limit = state.validator.queue_page(&params)?;
-    let detailed = params.flag("detailed");
+    let page = AdminPage::parse(&state, &req)?;
     let flavors = state
         .ask(ListFlavors {
-            marker: params.get("marker").map(str::to_owned),
-            limit,
+            marker: page.marker.clone(),
+            limit: page.limit,
         })
         .await?;
-    let links = next_links(
-        "/v2/flavors",
-        &params,
-        flavors.last().map(|f| f.flavor.name.as_str()),
-    );
-    let flavors: Vec<Value> = flavors.iter().map(|f| render(f, detailed)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "links": links, "flavors": flavors })))
+    let items = flavors.iter().map(|f| render(f, page.detailed)).collect();
+    let last = flavors.last().map(|f| f.flavor.name.as_str());
+    Ok(HttpResponse::Ok().json(page.answer("/v2/flavors", "flavors", last, items)))
 }
 
 pub async fn create(

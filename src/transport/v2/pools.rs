@@ -30,7 +30,7 @@ pub fn admin_name(req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
 }
 
 /// The admin role is required.
-pub fn require_admin(req: &HttpRequest) -> Result<(), ApiError> {
+fn require_admin(req: &HttpRequest) -> Result<(), ApiError> {
     if crate::transport::extract::is_admin(req) {
         Ok(())
     } else {
@@ -49,6 +49,35 @@ pub async fn admin_body<T: for<'a> Deserialize<'a>>(
     .await?;
     let value: Value = parse_json(&body)?;
     serde_json::from_value(value).map_err(|e| ApiError::bad_body(e.to_string()))
+}
+
+/// The query of an admin listing (pools, flavors), once the admin role is checked.
+pub struct AdminPage {
+    params: Params,
+    pub marker: Option<String>,
+    pub limit: u32,
+    pub detailed: bool,
+}
+
+impl AdminPage {
+    pub fn parse(state: &AppState, req: &HttpRequest) -> Result<Self, ApiError> {
+        require_admin(req)?;
+        let params = Params::parse(req)?;
+        Ok(Self {
+            limit: state.validator.queue_page(&params)?,
+            detailed: params.flag("detailed"),
+            marker: params.get("marker").map(str::to_owned),
+            params,
+        })
+    }
+
+    /// `{"links": [...], "<key>": [...]}`: a `next` link when the page is not empty.
+    pub fn answer(&self, base: &str, key: &str, last: Option<&str>, items: Vec<Value>) -> Value {
+        let mut out = Map::new();
+        out.insert("links".into(), json!(next_links(base, &self.params, last)));
+        out.insert(key.into(), Value::Array(items));
+        Value::Object(out)
+    }
 }
 
 fn href(name: &str) -> String {
@@ -96,25 +125,21 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 pub async fn list(
     state: web::Data<AppState>,
-    ctx: Ctx,
+    _ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let _ = ctx;
-    require_admin(&req)?;
-    let params = Params::parse(&req)?;
-    let limit = state.validator.queue_page(&params)?;
-    let detailed = params.flag("detailed");
+    let page = AdminPage::parse(&state, &req)?;
     let pools = state
         .ask(ListPools {
-            marker: params.get("marker").map(str::to_owned),
-            limit,
+            marker: page.marker.clone(),
+            limit: page.limit,
         })
         .await?;
-    let links = next_links("/v2/pools", &params, pools.last().map(|p| p.name.as_str()));
-    let pools: Vec<Value> = pools.iter().map(|p| render(p, detailed)).collect();
+    let items = pools.iter().map(|p| render(p, page.detailed)).collect();
+    let last = pools.last().map(|p| p.name.as_str());
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_LOCATION, "/v2/pools"))
-        .json(json!({ "links": links, "pools": pools })))
+        .json(page.answer("/v2/pools", "pools", last, items)))
 }
 
 pub async fn create(
