@@ -64,6 +64,20 @@ fn signed(
         .header("X-Trace-HMAC", tag)
 }
 
+/// A signed request with a JSON body.
+fn signed_json(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    base: &str,
+    parent: &str,
+    body: impl std::fmt::Display,
+) -> reqwest::RequestBuilder {
+    signed(api, method, path, base, parent)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+}
+
 fn hex(uuid: &str) -> String {
     uuid.replace('-', "")
 }
@@ -136,17 +150,14 @@ async fn span_tree_of_post_list_claim_and_delete() {
 
     // Post, under a caller's trace point: the HTTP span hangs under it.
     let r = api
-        .send(
-            signed(
-                &api,
-                reqwest::Method::POST,
-                "/v2/queues/traced/messages",
-                base,
-                caller,
-            )
-            .header("Content-Type", "application/json")
-            .body(json!({"messages": [{"body": "secret-body"}, {"body": 2}]}).to_string()),
-        )
+        .send(signed_json(
+            &api,
+            reqwest::Method::POST,
+            "/v2/queues/traced/messages",
+            base,
+            caller,
+            json!({"messages": [{"body": "secret-body"}, {"body": 2}]}),
+        ))
         .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.header("x-trace-id"), Some(hex(base).as_str()));
@@ -255,17 +266,14 @@ async fn span_tree_of_post_list_claim_and_delete() {
 
     let claim_base = "22222222-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
     let r = api
-        .send(
-            signed(
-                &api,
-                reqwest::Method::POST,
-                "/v2/queues/traced/claims",
-                claim_base,
-                claim_base,
-            )
-            .header("Content-Type", "application/json")
-            .body("{}"),
-        )
+        .send(signed_json(
+            &api,
+            reqwest::Method::POST,
+            "/v2/queues/traced/claims",
+            claim_base,
+            claim_base,
+            "{}",
+        ))
         .await;
     assert_eq!(r.status, 201);
     let href = r.json["messages"][0]["href"].as_str().unwrap().to_owned();
@@ -511,15 +519,14 @@ async fn concurrent_traced_requests_keep_their_own_trees() {
     for (i, base) in bases.iter().cloned().enumerate() {
         let api = api.clone();
         tasks.push(tokio::spawn(async move {
-            let rb = signed(
+            let rb = signed_json(
                 &api,
                 reqwest::Method::POST,
                 &format!("/v2/queues/c{}/messages", i % 7),
                 &base,
                 &base,
-            )
-            .header("Content-Type", "application/json")
-            .body(json!({"messages": [{"body": i}]}).to_string());
+                json!({"messages": [{"body": i}]}),
+            );
             api.send(rb).await.status
         }));
     }
@@ -603,17 +610,14 @@ async fn command_spans_and_their_switch(
         });
         let api = s.api();
         let r = api
-            .send(
-                signed(
-                    &api,
-                    reqwest::Method::POST,
-                    "/v2/queues/r/messages",
-                    base,
-                    base,
-                )
-                .header("Content-Type", "application/json")
-                .body(json!({"messages": [{"body": 1}]}).to_string()),
-            )
+            .send(signed_json(
+                &api,
+                reqwest::Method::POST,
+                "/v2/queues/r/messages",
+                base,
+                base,
+                json!({"messages": [{"body": 1}]}),
+            ))
             .await;
         assert_eq!(r.status, 201);
         let spans = spans_of(&hex(base), has_http);
@@ -730,17 +734,14 @@ async fn pooled_router_span_names_pool_cache_and_placement() {
     // A post finds it in the cache.
     let base = "ffffffff-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
     let r = api
-        .send(
-            signed(
-                &api,
-                reqwest::Method::POST,
-                "/v2/queues/pq/messages",
-                base,
-                base,
-            )
-            .header("Content-Type", "application/json")
-            .body(json!({"messages": [{"body": 1}]}).to_string()),
-        )
+        .send(signed_json(
+            &api,
+            reqwest::Method::POST,
+            "/v2/queues/pq/messages",
+            base,
+            base,
+            json!({"messages": [{"body": 1}]}),
+        ))
         .await;
     assert_eq!(r.status, 201);
     let spans = spans_of(&hex(base), has_http);
