@@ -343,8 +343,10 @@ impl PoolSet {
     pub async fn every_pool(&self) -> Result<Vec<(Arc<str>, Arc<dyn DataStore>)>> {
         let mut out = vec![(self.default_name.clone(), self.default.clone())];
         if self.pooled {
+            // Opened by the URI just read, not looked up again by name: a pool deleted
+            // meanwhile (it held no queue) still answers its empty page.
             for pool in self.all_pools().await? {
-                let store = self.store_of(&pool.name).await?;
+                let store = self.backend(&pool.uri).await?.data;
                 out.push((Arc::from(pool.name), store));
             }
         }
@@ -520,8 +522,8 @@ impl PoolSet {
         if self.pooled && catalog {
             if let Ok(all) = self.all_pools().await {
                 for pool in all {
-                    let up = match self.store_of(&pool.name).await {
-                        Ok(store) => store.ping().await.is_ok(),
+                    let up = match self.backend(&pool.uri).await {
+                        Ok(backend) => backend.data.ping().await.is_ok(),
                         Err(_) => false,
                     };
                     pools.push((pool.name, up));
