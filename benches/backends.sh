@@ -7,27 +7,13 @@
 #   bash benches/backends.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tests/lib.sh
 seconds=${1:-10}
-cargo build --release --quiet --bin zaqar-server --example loadgen --example bare_server
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    kill "${pids[@]}" 2>/dev/null || true
-    stop_postgres
-    stop_redis
-    stop_mongo
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source benches/lib.sh
+trap 'stop_postgres; stop_redis; stop_mongo; bench_cleanup' EXIT
 need PostgreSQL start_postgres
 need Redis start_redis
 need "MongoDB (NX-27017)" start_mongo
-target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
-pids+=($!)
-wait_port 18890
+start_bare
 
 load() { # url -> loadgen output file
     target/release/examples/loadgen --url "$1" --duration "$seconds" \

@@ -6,22 +6,14 @@
 #   bash benches/load.sh [SECONDS] [extra loadgen flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tests/lib.sh
 seconds=${1:-10}
 shift || true
-cargo build --release --quiet --bin zaqar-server --example loadgen --example bare_server
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source benches/lib.sh
 
-
-target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
-pids+=($!)
+start_bare
 (cd "$work" && exec "$OLDPWD/target/release/zaqar-server" --bind 127.0.0.1:18888) 2>"$work/server.log" &
 server_pid=$!
 pids+=($server_pid)
-wait_port 18890
 wait_port 18888
 
 echo "## bare actix-web handler (HTTP ceiling)"

@@ -7,23 +7,15 @@
 #   bash benches/overhead.sh [SECONDS] [extra loadgen flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tests/lib.sh
 seconds=${1:-10}
 shift || true
 key=bench-key
 
 cargo build --release --quiet --no-default-features --bin zaqar-server
 cp target/release/zaqar-server target/release/zaqar-server-no-profiler
-cargo build --release --quiet --bin zaqar-server --example loadgen --example bare_server
-
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
-pids+=($!)
-wait_port 18890
+# benches/lib.sh then builds the default (profiler) server over it.
+source benches/lib.sh
+start_bare
 
 run() { # label binary enabled loadgen-flags...
     local label=$1 bin=$2 enabled=$3
@@ -45,7 +37,7 @@ TOML
     target/release/examples/loadgen --url http://127.0.0.1:18888 --duration "$seconds" "$@" >"$dir/out.txt"
     kill -TERM "$pid"
     wait "$pid" || true
-    awk -v label="$label" '$1=="total" {printf "| %s | %s | %s | %s |\n", label, $3, $4, $5}' "$dir/out.txt"
+    total_row "$label" "$dir/out.txt"
 }
 
 echo "| build and setting | req/s | p50 ms | p99 ms |"

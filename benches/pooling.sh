@@ -8,22 +8,15 @@
 #   bash benches/pooling.sh [SECONDS] [extra loadgen flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tests/lib.sh
 seconds=${1:-10}
 shift || true
-
-cargo build --release --quiet --bin zaqar-server --example loadgen --example bare_server
-
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source benches/lib.sh
 
 load() { # label url loadgen-flags...
     local label=$1 url=$2
     shift 2
     target/release/examples/loadgen --url "$url" --duration "$seconds" "$@" >"$work/$label.txt"
-    awk -v label="$label" '$1=="total" {printf "| %s | %s | %s | %s |\n", label, $3, $4, $5}' "$work/$label.txt"
+    total_row "$label" "$work/$label.txt"
 }
 
 run() { # label pooling register-a-pool loadgen-flags...
@@ -53,9 +46,7 @@ TOML
     wait "$pid" || true
 }
 
-target/release/examples/bare_server 127.0.0.1:18890 2>/dev/null &
-pids+=($!)
-wait_port 18890
+start_bare
 echo "| server | req/s | p50 ms | p99 ms |"
 echo "|---|---:|---:|---:|"
 load "bare actix-web (ceiling)" http://127.0.0.1:18890 "$@"
