@@ -56,6 +56,7 @@ pub async fn open_pools(conf: &Config, clock: Clock) -> Result<PoolSet, StartupE
     let opts = OpenOptions {
         pool_size: storage.pool_size,
         timeout: Duration::from_secs(storage.acquire_timeout),
+        command_timeout: Duration::from_secs(storage.command_timeout),
         sqlite_synchronous_full: storage.sqlite_synchronous == "full",
         defaults: conf.limits.queue_defaults(),
         clock,
@@ -123,6 +124,7 @@ pub async fn run(
     let validator = Arc::new(Validator::new(conf.limits.clone()));
     let defaults = conf.limits.queue_defaults();
     let capacity = conf.server.mailbox_capacity;
+    let body_timeout = Duration::from_secs(conf.server.client_body_timeout);
     #[cfg(feature = "profiler")]
     let profiler = web::Data::new(crate::profiler::Profiler::new(&conf.profiler));
     let addr = listener
@@ -138,6 +140,7 @@ pub async fn run(
             router,
             validator: validator.clone(),
             defaults: defaults.clone(),
+            body_timeout,
         });
         let app = App::new()
             .app_data(state)
@@ -158,7 +161,9 @@ pub async fn run(
         let app = app.wrap(TracingLogger::default());
         app
     })
-    .shutdown_timeout(10);
+    .shutdown_timeout(10)
+    .client_request_timeout(Duration::from_secs(conf.server.client_request_timeout))
+    .max_connections(conf.server.max_connections);
     if conf.server.workers > 0 {
         server = server.workers(conf.server.workers);
     }

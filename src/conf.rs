@@ -145,6 +145,14 @@ pub struct ServerConf {
     pub mailbox_capacity: usize,
     /// Serves the admin API (pools, flavors) to requests with the `admin` role.
     pub admin_mode: bool,
+    /// Seconds a client has to send a request's headers (408 and the connection closed).
+    pub client_request_timeout: u64,
+    /// Seconds a client has to send a request's whole body (408 and the connection closed):
+    /// a body trickled a byte at a time must not hold a connection for ever.
+    pub client_body_timeout: u64,
+    /// Connections each worker serves at once; further ones wait to be accepted, so a
+    /// flood of idle or slow connections cannot use up the process's file descriptors.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConf {
@@ -154,6 +162,9 @@ impl Default for ServerConf {
             workers: 0,
             mailbox_capacity: 1024,
             admin_mode: false,
+            client_request_timeout: 5,
+            client_body_timeout: 30,
+            max_connections: 1024,
         }
     }
 }
@@ -172,6 +183,9 @@ pub struct StorageConf {
     pub sqlite_synchronous: String,
     /// Seconds to wait for a pooled connection before answering 503.
     pub acquire_timeout: u64,
+    /// Seconds one statement, script or command may take before its request is answered
+    /// 503, even when the database has stopped answering mid-query.
+    pub command_timeout: u64,
     /// Seconds between removals of expired rows (0 disables; reads ignore them anyway).
     pub gc_interval: u64,
 }
@@ -184,6 +198,7 @@ impl Default for StorageConf {
             pool_size: 8,
             sqlite_synchronous: "normal".into(),
             acquire_timeout: 5,
+            command_timeout: 10,
             gc_interval: 60,
         }
     }
@@ -210,6 +225,10 @@ impl Default for PoolingConf {
     }
 }
 
+/// The deepest `max_json_depth` allowed: a message document adds levels of its own around
+/// the body, and MongoDB refuses documents nested more than 100 levels.
+pub const MAX_JSON_DEPTH: u32 = 96;
+
 /// Zaqar's transport limits (`[transport]` in Zaqar), with its defaults.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -226,6 +245,12 @@ pub struct LimitsConf {
     pub max_messages_post_size: u64,
     /// Bytes of one queue's metadata document.
     pub max_queue_metadata: u64,
+    /// Messages in one POST; 0 leaves the count unbounded (Zaqar bounds posts by bytes only).
+    pub max_messages_per_post: u32,
+    /// Nesting depth of a message body, queue metadata or subscription options. Deeper JSON
+    /// is refused with 400: every backend and the serializer must be able to store and
+    /// render what is accepted (MongoDB nests at most 100 levels, serde_json 128).
+    pub max_json_depth: u32,
     pub min_message_ttl: i64,
     pub max_message_ttl: i64,
     pub default_message_ttl: i64,
@@ -254,6 +279,8 @@ impl Default for LimitsConf {
             default_subscription_paging: 10,
             max_messages_post_size: 262_144,
             max_queue_metadata: 65_536,
+            max_messages_per_post: 0,
+            max_json_depth: 64,
             min_message_ttl: 60,
             max_message_ttl: 1_209_600,
             default_message_ttl: 3600,
@@ -393,6 +420,26 @@ impl Config {
             return Err(invalid(
                 "limits.default_subscription_ttl",
                 "must be at least limits.min_subscription_ttl, itself at least 1",
+            ));
+        }
+        let s = &self.server;
+        for (key, value) in [
+            ("server.client_request_timeout", s.client_request_timeout),
+            ("server.client_body_timeout", s.client_body_timeout),
+            ("storage.acquire_timeout", self.storage.acquire_timeout),
+            ("storage.command_timeout", self.storage.command_timeout),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1 second"));
+            }
+        }
+        if s.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if !(1..=MAX_JSON_DEPTH).contains(&l.max_json_depth) {
+            return Err(invalid(
+                "limits.max_json_depth",
+                "must be between 1 and 96 (MongoDB nests documents at most 100 levels deep)",
             ));
         }
         if l.max_messages_post_size == 0 {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub router: Addr<PoolRouter>,
     pub validator: Arc<Validator>,
     pub defaults: QueueDefaults,
+    /// How long a request body may take to arrive (`[server] client_body_timeout`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -101,10 +103,7 @@ where
     };
     if !accepts_json(&req) {
         let res = req.into_response(
-            HttpResponse::NotAcceptable()
-                .insert_header((header::VARY, "Accept"))
-                .content_type("application/json")
-                .finish()
+            actix_web::ResponseError::error_response(&ApiError::not_acceptable())
                 .map_into_right_body(),
         );
         return Box::pin(async move { Ok(stamp(res)) });

@@ -14,14 +14,13 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use zaqar_actors::control::ControlStore;
-use zaqar_actors::model::{ListFilter, QueueDefaults, QueueId};
+use zaqar_actors::model::{ListFilter, QueueId};
 use zaqar_actors::storage::open::{open, OpenOptions};
-use zaqar_actors::{Clock, DataStore};
+use zaqar_actors::DataStore;
 
 use common::{process, Api, Resp, TestServer};
 
@@ -58,13 +57,7 @@ fn tag() -> String {
 }
 
 fn opts() -> OpenOptions {
-    OpenOptions {
-        pool_size: 2,
-        timeout: Duration::from_secs(5),
-        sqlite_synchronous_full: false,
-        defaults: QueueDefaults::default(),
-        clock: Clock::system(),
-    }
+    common::store_options()
 }
 
 /// The catalog, read directly (not through the server under test).

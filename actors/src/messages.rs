@@ -12,8 +12,8 @@ use std::sync::Arc;
 use crate::envelope::HopInfo;
 use crate::error::StorageError;
 use crate::model::{
-    Claim, ListFilter, Message, Metadata, NewMessage, QueueEntry, QueueId, QueueStats,
-    Subscription, SubscriptionUpdate, FLAVOR,
+    Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueEntry, QueueId,
+    QueueStats, Subscription, SubscriptionUpdate, FLAVOR,
 };
 use crate::storage::DataStore;
 
@@ -202,7 +202,7 @@ storage_requests! {
         route(|m| Route::Lazy(&m.queue)), create_flag = create
         = |m, s| s.post_messages(&m.queue, &m.client_id, m.messages, m.size, m.create);
     /// A page of messages in FIFO order after `marker`.
-    ListMessages { queue: QueueId, filter: ListFilter, marker: Option<String>, limit: u32 } -> Vec<Message>, "receive"
+    ListMessages { queue: QueueId, filter: ListFilter, marker: Option<MessageMarker>, limit: u32 } -> Vec<Message>, "receive"
         = |m, s| s.list_messages(&m.queue, m.filter, m.marker, m.limit);
     /// The live messages among `ids`.
     GetMessages { queue: QueueId, ids: Vec<String> } -> Vec<Message>, "receive"

@@ -101,6 +101,8 @@ pub struct NewMessage {
 #[derive(Clone, Debug)]
 pub struct Message {
     pub id: String,
+    /// Its position in the queue's FIFO order: what a page's `next` marker names.
+    pub seq: i64,
     pub ttl: i64,
     /// Seconds since it was posted.
     pub age: i64,
@@ -110,6 +112,27 @@ pub struct Message {
     pub claim_count: i64,
     /// Milliseconds since the Unix epoch.
     pub created_ms: i64,
+}
+
+/// Where a page of messages starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageMarker {
+    /// After this position (`Message::seq`): what our `next` links carry. It keeps its
+    /// place when the message at that position has since been deleted or has expired.
+    After(i64),
+    /// After the message with this id (a marker built from an id, as Zaqar's Redis driver
+    /// gives out); an id that is not in the queue starts from the head, as in Zaqar.
+    Id(String),
+}
+
+impl MessageMarker {
+    /// Message ids are UUIDs, never a bare number, so the two forms cannot be confused.
+    pub fn parse(text: &str) -> Self {
+        match text.parse::<i64>() {
+            Ok(seq) if seq >= 0 => MessageMarker::After(seq),
+            _ => MessageMarker::Id(text.to_owned()),
+        }
+    }
 }
 
 /// A live claim and the messages it still holds.

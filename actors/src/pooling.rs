@@ -138,6 +138,7 @@ impl PoolSet {
             opts: OpenOptions {
                 pool_size: 1,
                 timeout: Duration::from_secs(5),
+                command_timeout: Duration::from_secs(10),
                 sqlite_synchronous_full: false,
                 defaults: Default::default(),
                 clock: Default::default(),

@@ -20,13 +20,31 @@ pub mod open;
 pub mod redis;
 pub mod sql;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::{
-    Claim, ListFilter, Message, Metadata, NewMessage, QueueEntry, QueueId, QueueStats,
-    Subscription, SubscriptionUpdate,
+    Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueEntry, QueueId,
+    QueueStats, Subscription, SubscriptionUpdate,
 };
+
+/// Bounds one database command by `limit`: a database that stops answering mid-command
+/// (frozen, or a network path that drops packets) costs its request a 503 at the bound,
+/// not a hang. Dropping the command's future drops its connection, which the pools replace.
+pub async fn bounded<T>(
+    limit: Duration,
+    what: &str,
+    run: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+        Err(crate::error::StorageError::Unavailable(format!(
+            "{what} took longer than {} s",
+            limit.as_secs_f64()
+        )))
+    })
+}
 
 #[async_trait]
 pub trait DataStore: Send + Sync + 'static {
@@ -69,7 +87,7 @@ pub trait DataStore: Send + Sync + 'static {
         &self,
         queue: &QueueId,
         filter: ListFilter,
-        marker: Option<String>,
+        marker: Option<MessageMarker>,
         limit: u32,
     ) -> Result<Vec<Message>>;
     async fn get_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<Vec<Message>>;

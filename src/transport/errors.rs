@@ -85,23 +85,43 @@ impl ApiError {
         )
     }
 
-    /// 404 for a path no resource serves.
+    /// 404 for a path no resource serves. Zaqar's title; Zaqar sends no description, ours
+    /// does, so that every error body has both fields.
     pub fn no_route() -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            title: "404 Not Found".into(),
-            description: None,
-            allow: None,
-        }
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "404 Not Found",
+            "The requested resource does not exist.",
+        )
     }
 
     pub fn method_not_allowed(allow: &'static str) -> Self {
         Self {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            title: "405 Method Not Allowed".into(),
-            description: None,
             allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "405 Method Not Allowed",
+                format!("This resource allows only {allow}."),
+            )
         }
+    }
+
+    /// 406 for an `Accept` header that admits no JSON (Zaqar answers it with no body).
+    pub fn not_acceptable() -> Self {
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "Media type not acceptable",
+            "The answer can only be application/json; accept it in the \"Accept\" header.",
+        )
+    }
+
+    /// 408 for a request body that did not arrive in time; the connection is closed.
+    pub fn body_timeout(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request timeout",
+            format!("The request body did not arrive within {seconds} seconds."),
+        )
     }
 }
 
@@ -125,6 +145,10 @@ impl ResponseError for ApiError {
         resp.insert_header((header::VARY, HeaderValue::from_static("Accept")));
         if let Some(allow) = self.allow {
             resp.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a late body may still be on its way: do not read it as a request.
+            resp.force_close();
         }
         resp.json(Body {
             title: &self.title,

@@ -171,7 +171,10 @@ impl Params {
     }
 }
 
-/// Reads the whole body, refusing (without reading on) one larger than `limit` bytes.
+/// `[server] client_body_timeout`'s default, for a request served without the app state.
+const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the whole body within `[server] client_body_timeout`, refusing (without reading on) one larger than `limit` bytes.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -186,15 +189,24 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_body("Request body could not be read."))?;
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(too_large());
+    let read = async {
+        let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::bad_body("Request body could not be read."))?;
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+        Ok(body.freeze())
+    };
+    // A body trickled in a byte at a time would otherwise hold its connection for ever.
+    let timeout = req
+        .app_data::<web::Data<super::AppState>>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::body_timeout(timeout.as_secs())))
 }
 
 /// [`read_body`] for a body that must be declared as JSON when it is not empty.

@@ -17,9 +17,35 @@ pub mod pools;
 pub mod queues;
 pub mod subscriptions;
 
+use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use zaqar_actors::model::{Message, QueueId};
+
+use crate::transport::errors::ApiError;
+
+/// Renders `value` as the JSON body of the answer. Every answer that carries message bodies
+/// goes through here: stored bodies are written out verbatim (`RawValue`), never re-parsed
+/// into a `serde_json::Value` (which refuses deep nesting), so rendering cannot fail on what
+/// a store holds; should serialising fail all the same, the answer is a 503, not a panic.
+pub fn render(
+    mut builder: HttpResponseBuilder,
+    value: &impl Serialize,
+) -> Result<HttpResponse, ApiError> {
+    let body = serde_json::to_vec(value).map_err(|e| {
+        tracing::error!(error = %e, "the answer could not be rendered");
+        ApiError::unavailable()
+    })?;
+    Ok(builder.content_type("application/json").body(body))
+}
+
+/// `{"messages": [...]}`, with the page's `links` when it is a listing.
+#[derive(Serialize)]
+pub struct MessagesOut<T> {
+    pub messages: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<Link>>,
+}
 
 /// A message as listed, fetched or claimed.
 #[derive(Serialize)]

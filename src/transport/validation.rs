@@ -40,6 +40,34 @@ fn int_field(value: Option<&RawValue>, name: &str) -> Result<Option<i64>, ApiErr
         .transpose()
 }
 
+/// The nesting depth of JSON text (a scalar is 0, `[]` is 1), measured without parsing, so
+/// that text of any depth is measured safely; brackets inside strings do not count.
+pub fn json_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// `limit` from the query string: default when absent, 1..=max otherwise.
 fn page_limit(params: &Params, default: u32, max: u32) -> Result<u32, ApiError> {
     match params.int("limit")? {
@@ -172,12 +200,19 @@ impl Validator {
         if items.is_empty() {
             return Err(ApiError::invalid("No messages to enqueu."));
         }
+        let max = self.limits.max_messages_per_post;
+        if max > 0 && items.len() > max as usize {
+            return Err(ApiError::invalid(format!(
+                "No more than {max} messages may be posted at once."
+            )));
+        }
         items
             .into_iter()
             .map(|m| {
                 let body = m
                     .body
                     .ok_or_else(|| ApiError::bad_body("Missing \"body\" field."))?;
+                self.depth(body.get(), "A message body")?;
                 Ok(NewMessage {
                     ttl: int_field(m.ttl, "ttl")?
                         .map(|t| self.message_ttl(t))
@@ -189,6 +224,18 @@ impl Validator {
                 })
             })
             .collect()
+    }
+
+    /// Refuses JSON nested deeper than `max_json_depth`: what is accepted must be storable
+    /// on every backend and renderable by the serializer.
+    pub fn depth(&self, json: &str, what: &str) -> Result<(), ApiError> {
+        let max = self.limits.max_json_depth as usize;
+        if json_depth(json) > max {
+            return Err(ApiError::bad_body(format!(
+                "{what} may not nest arrays and objects more than {max} levels deep."
+            )));
+        }
+        Ok(())
     }
 
     /// The body of a claim create or renew: `{"ttl": n, "grace": n}`, both optional.
@@ -223,7 +270,9 @@ impl Validator {
     /// Queue metadata: an object within the size limit whose reserved keys hold valid values.
     pub fn queue_metadata(&self, metadata: &Metadata) -> Result<(), ApiError> {
         let l = &self.limits;
-        let size = Value::Object(metadata.clone()).to_string().len() as u64;
+        let text = Value::Object(metadata.clone()).to_string();
+        let size = text.len() as u64;
+        self.depth(&text, "Queue metadata")?;
         if size > l.max_queue_metadata {
             return Err(ApiError::invalid(format!(
                 "Queue metadata is too large. Max size: {}",
@@ -256,6 +305,12 @@ impl Validator {
     }
 
     pub fn subscriber(&self, subscriber: &str) -> Result<(), ApiError> {
+        // No URI holds control characters, and PostgreSQL cannot store NUL in text.
+        if subscriber.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "The subscriber may not contain control characters.",
+            ));
+        }
         let scheme = subscriber.split_once(':').map(|(s, _)| s).unwrap_or("");
         if SUBSCRIBER_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
             return Ok(());

@@ -11,6 +11,7 @@ mod concurrency;
 mod expiry;
 mod faulty;
 mod home;
+mod hostile;
 mod messages;
 mod queues;
 mod subscriptions;

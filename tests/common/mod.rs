@@ -23,6 +23,9 @@ use zaqar_actors::Clock;
 
 pub struct TestServer {
     pub url: String,
+    /// The server's message store (`[storage] message_store`), for tests that look at or
+    /// write to the backend directly.
+    pub store_uri: String,
     /// The server's clock: tests move it forward instead of sleeping.
     pub clock: Clock,
     handle: actix_web::dev::ServerHandle,
@@ -44,6 +47,7 @@ impl TestServer {
         // Every request then goes through the catalog (lookups, placement, merged listing).
         conf.pooling.enabled = std::env::var_os("ZAQAR_TEST_POOLING").is_some();
         configure(&mut conf);
+        let store_uri = conf.storage.message_store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let clock = Clock::system();
         let server_clock = clock.clone();
@@ -63,6 +67,7 @@ impl TestServer {
         let (addr, handle) = rx.recv().unwrap().expect("server failed to start");
         TestServer {
             url: format!("http://{addr}"),
+            store_uri,
             clock,
             handle,
             _dir: dir,
@@ -238,6 +243,18 @@ impl Api {
         let r = self.get(&format!("/v2/queues/{queue}/stats")).await;
         assert_eq!(r.status, 200, "{r:?}");
         r.json["messages"].clone()
+    }
+}
+
+/// What tests open a store with when they read or write a backend directly.
+pub fn store_options() -> zaqar_actors::storage::open::OpenOptions {
+    zaqar_actors::storage::open::OpenOptions {
+        pool_size: 2,
+        timeout: std::time::Duration::from_secs(5),
+        command_timeout: std::time::Duration::from_secs(10),
+        sqlite_synchronous_full: false,
+        defaults: zaqar_actors::model::QueueDefaults::default(),
+        clock: Clock::system(),
     }
 }
 

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use crate::error::{Result, StorageError};
 use crate::model::{
-    Claim, ListFilter, Message, Metadata, NewMessage, QueueEntry, QueueId, QueueStats,
-    Subscription, SubscriptionUpdate,
+    Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueEntry, QueueId,
+    QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::DataStore;
 
@@ -63,7 +63,7 @@ impl DataStore for FaultyStore {
         &self,
         _: &QueueId,
         _: ListFilter,
-        _: Option<String>,
+        _: Option<MessageMarker>,
         _: u32,
     ) -> Result<Vec<Message>> {
         down()

@@ -26,8 +26,8 @@ use crate::clock::Clock;
 use crate::envelope::{db_call, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
-    Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
-    QueueStats, Subscription, SubscriptionUpdate,
+    Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
+    QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::DataStore;
 
@@ -38,6 +38,8 @@ pub struct MongoOptions {
     pub pool_size: u32,
     /// Bounds server selection and connecting, so a dead server answers 503 quickly.
     pub timeout: Duration,
+    /// Bounds each operation, so a server that stops answering mid-command costs a 503.
+    pub command_timeout: Duration,
 }
 
 pub struct MongoStore {
@@ -48,6 +50,7 @@ pub struct MongoStore {
     /// One sequence per queue, for FIFO order.
     counters: Collection<Document>,
     clock: Clock,
+    command_timeout: Duration,
     defaults: QueueDefaults,
 }
 
@@ -107,6 +110,7 @@ impl MongoStore {
             counters: db.collection("counters"),
             db,
             clock,
+            command_timeout: opts.command_timeout,
             defaults,
         };
         store.ping().await?;
@@ -155,6 +159,7 @@ impl MongoStore {
         let claim = text(d, "ci");
         Ok(Message {
             id: text(d, "_id"),
+            seq: int(d, "s"),
             body: RawValue::from_string(text(d, "b"))
                 .map_err(|e| unavailable(format!("stored body: {e}")))?,
             ttl: int(d, "t"),
@@ -176,7 +181,7 @@ impl MongoStore {
             find = find.limit(n);
         }
         let docs: Vec<Document> = self
-            .traced("find", find.await.map_err(unavailable)?.try_collect())
+            .traced("find", async { find.await?.try_collect().await })
             .await
             .map_err(unavailable)?;
         docs.iter().map(|d| self.message(d, now)).collect()
@@ -195,12 +200,22 @@ impl MongoStore {
     }
 
     /// Runs one command in a span of its own when traced (`trace_mongodb`).
+    /// One operation: traced, and bounded by `command_timeout`.
     async fn traced<T>(
         &self,
         command: &'static str,
-        run: impl std::future::IntoFuture<Output = T>,
-    ) -> T {
-        db_call(DbSystem::MongoDb, command, None, run).await
+        run: impl std::future::IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> mongodb::error::Result<T> {
+        let run = db_call(DbSystem::MongoDb, command, None, run);
+        tokio::time::timeout(self.command_timeout, run)
+            .await
+            .unwrap_or_else(|_| {
+                let late = format!(
+                    "{command} took longer than {} s",
+                    self.command_timeout.as_secs_f64()
+                );
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, late).into())
+            })
     }
 }
 
@@ -290,7 +305,7 @@ impl DataStore for MongoStore {
             .sort(doc! {"n": 1})
             .limit(i64::from(limit));
         let docs: Vec<Document> = self
-            .traced("find", find.await.map_err(unavailable)?.try_collect())
+            .traced("find", async { find.await?.try_collect().await })
             .await
             .map_err(unavailable)?;
         docs.iter()
@@ -431,12 +446,13 @@ impl DataStore for MongoStore {
         &self,
         queue: &QueueId,
         filter: ListFilter,
-        marker: Option<String>,
+        marker: Option<MessageMarker>,
         limit: u32,
     ) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let after = match marker {
-            Some(m) => self
+            Some(MessageMarker::After(seq)) => seq,
+            Some(MessageMarker::Id(m)) => self
                 .traced(
                     "find",
                     self.messages
@@ -627,7 +643,7 @@ impl DataStore for MongoStore {
         f.insert("e", doc! {"$gt": now});
         let find = self.messages.find(f).sort(doc! {"s": 1});
         let docs: Vec<Document> = self
-            .traced("find", find.await.map_err(unavailable)?.try_collect())
+            .traced("find", async { find.await?.try_collect().await })
             .await
             .map_err(unavailable)?;
         let first = docs
@@ -747,7 +763,7 @@ impl DataStore for MongoStore {
             .sort(doc! {"_id": 1})
             .limit(i64::from(limit.min(i64::MAX as u32)));
         let docs: Vec<Document> = self
-            .traced("find", find.await.map_err(unavailable)?.try_collect())
+            .traced("find", async { find.await?.try_collect().await })
             .await
             .map_err(unavailable)?;
         docs.iter().map(|d| self.subscription(d, now)).collect()

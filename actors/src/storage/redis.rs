@@ -27,10 +27,10 @@ use crate::clock::Clock;
 use crate::envelope::{db_call, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
-    Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
-    QueueStats, Subscription, SubscriptionUpdate,
+    Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
+    QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
-use crate::storage::DataStore;
+use crate::storage::{bounded, DataStore};
 
 macro_rules! lua {
     ($body:literal) => {
@@ -75,7 +75,8 @@ return {'ok', 0}
 const LIST: &str = lua!(
     r#"
 local after = 0
-if ARGV[2] ~= '' then after = redis.call('ZSCORE', IDS, ARGV[2]) or 0 end
+if ARGV[8] == 'seq' then after = tonumber(ARGV[2])
+elseif ARGV[2] ~= '' then after = redis.call('ZSCORE', IDS, ARGV[2]) or 0 end
 local limit, echo, claimed, delayed, client =
   tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1', ARGV[7]
 local res = {}
@@ -372,9 +373,11 @@ struct SubRow(String, String, i64, String, i64, i64);
 pub struct RedisOptions {
     pub uri: String,
     pub pool_size: u32,
-    /// Bounds waiting for a pooled connection and each command, so a dead Redis answers
-    /// 503 quickly instead of hanging requests.
+    /// Bounds waiting for a pooled connection (and opening one).
     pub timeout: Duration,
+    /// Bounds each script or command, so a frozen Redis answers 503 instead of hanging
+    /// requests.
+    pub command_timeout: Duration,
 }
 
 pub struct RedisStore {
@@ -431,7 +434,7 @@ impl RedisStore {
             pool,
             clock,
             defaults,
-            timeout: opts.timeout,
+            timeout: opts.command_timeout,
         };
         store.ping().await?;
         Ok(store)
@@ -441,6 +444,7 @@ impl RedisStore {
         Ok((
             r.0,
             Message {
+                seq: r.0,
                 id: r.1,
                 body: RawValue::from_string(r.2)
                     .map_err(|e| unavailable(format!("stored body: {e}")))?,
@@ -494,11 +498,7 @@ impl RedisStore {
                 .await
                 .map_err(unavailable)
         };
-        let run = async {
-            tokio::time::timeout(self.timeout, run)
-                .await
-                .map_err(|_| unavailable(format!("{name} timed out")))?
-        };
+        let run = bounded(self.timeout, name, run);
         db_call(DbSystem::Redis, "EVALSHA", Some(name), run).await
     }
 
@@ -508,11 +508,7 @@ impl RedisStore {
             let mut conn = self.pool.get().await.map_err(unavailable)?;
             cmd.query_async::<T>(&mut *conn).await.map_err(unavailable)
         };
-        let run = async {
-            tokio::time::timeout(self.timeout, run)
-                .await
-                .map_err(|_| unavailable(format!("{name} timed out")))?
-        };
+        let run = bounded(self.timeout, name, run);
         db_call(DbSystem::Redis, name, Some(name), run).await
     }
 }
@@ -704,19 +700,25 @@ impl DataStore for RedisStore {
         &self,
         queue: &QueueId,
         filter: ListFilter,
-        marker: Option<String>,
+        marker: Option<MessageMarker>,
         limit: u32,
     ) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let flag = |b: bool| if b { "1" } else { "0" };
+        let (marker, kind) = match marker {
+            None => (String::new(), "id"),
+            Some(MessageMarker::After(seq)) => (seq.to_string(), "seq"),
+            Some(MessageMarker::Id(id)) => (id, "id"),
+        };
         let args = (
             now,
-            marker.unwrap_or_default(),
+            marker,
             limit,
             flag(filter.echo),
             flag(filter.include_claimed),
             flag(filter.include_delayed),
             filter.client_id,
+            kind,
         );
         let json: String = self
             .eval("list", &scripts().list, &[prefix(queue)], args)

@@ -35,10 +35,10 @@ use crate::clock::Clock;
 use crate::envelope::{db_call, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
-    Claim, ListFilter, Message, Metadata, NewMessage, QueueDefaults, QueueEntry, QueueId,
-    QueueSettings, QueueStats, Subscription, SubscriptionUpdate,
+    Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
+    QueueId, QueueSettings, QueueStats, Subscription, SubscriptionUpdate,
 };
-use crate::storage::DataStore;
+use crate::storage::{bounded, DataStore};
 
 /// Columns every message query selects, in the order [`SqlStore::message`] decodes them.
 const MESSAGE_COLUMNS: &str = "seq, id, body, ttl, created, claim_id, claim_expires, claim_count";
@@ -56,6 +56,8 @@ pub struct SqlOptions {
     /// across power loss).
     pub sqlite_synchronous_full: bool,
     pub acquire_timeout: Duration,
+    /// Bound on each statement (and on a transaction's begin and commit).
+    pub command_timeout: Duration,
 }
 
 pub struct SqlStore {
@@ -63,12 +65,19 @@ pub struct SqlStore {
     backend: DbBackend,
     clock: Clock,
     defaults: QueueDefaults,
+    command_timeout: Duration,
     /// Settings of recently posted-to queues, so a post is one statement instead of two.
     /// Changes made through this store update it at once; entries older than
     /// [`SETTINGS_FRESHNESS`] are read again, which bounds how long a change made by another
     /// server process on the same database goes unseen.
     settings: Mutex<HashMap<QueueId, (Instant, Option<QueueSettings>)>>,
 }
+
+/// Values bound per message row of a post.
+const POST_COLUMNS: usize = 9;
+/// Message rows per INSERT: SQLite binds at most 32,766 values in one statement and
+/// PostgreSQL 65,535, so larger batches are split (in one transaction).
+const POST_CHUNK: usize = 1000;
 
 /// How long a cached queue's settings are trusted (see `SqlStore::settings`).
 const SETTINGS_FRESHNESS: Duration = Duration::from_secs(1);
@@ -123,13 +132,17 @@ impl SqlStore {
             backend,
             clock,
             defaults,
+            command_timeout: opts.command_timeout,
             settings: Mutex::default(),
         })
     }
 
-    fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+    fn stmt(&self, sql: &str, mut values: Vec<Value>) -> Statement {
         let sql = match self.backend {
-            DbBackend::Postgres => sql.to_owned(),
+            DbBackend::Postgres => {
+                values.iter_mut().for_each(without_nul);
+                sql.to_owned()
+            }
             _ => sql.replace('$', "?"),
         };
         Statement::from_sql_and_values(self.backend, sql, values)
@@ -137,17 +150,44 @@ impl SqlStore {
 
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
         let run = self.db.execute_raw(self.stmt(sql, values));
-        Ok(self.traced(sql, run).await?.rows_affected())
+        Ok(self.statement(sql, run).await?.rows_affected())
     }
 
     async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
         let run = self.db.query_all_raw(self.stmt(sql, values));
-        Ok(self.traced(sql, run).await?)
+        self.statement(sql, run).await
     }
 
     async fn query_one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
         let run = self.db.query_one_raw(self.stmt(sql, values));
-        Ok(self.traced(sql, run).await?)
+        self.statement(sql, run).await
+    }
+
+    /// One statement: traced, and bounded by `command_timeout`.
+    async fn statement<T>(
+        &self,
+        sql: &str,
+        run: impl std::future::Future<Output = Result<T, sea_orm::DbErr>>,
+    ) -> Result<T> {
+        bounded(self.command_timeout, "SQL statement", async {
+            Ok(self.traced(sql, run).await?)
+        })
+        .await
+    }
+
+    /// Opens a transaction, bounded like a statement.
+    async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
+        bounded(self.command_timeout, "BEGIN", async {
+            Ok(self.db.begin().await?)
+        })
+        .await
+    }
+
+    async fn commit(&self, txn: sea_orm::DatabaseTransaction) -> Result<()> {
+        bounded(self.command_timeout, "COMMIT", async {
+            Ok(txn.commit().await?)
+        })
+        .await
     }
 
     /// Runs one statement inside a span of its own when the request is traced and
@@ -195,6 +235,7 @@ impl SqlStore {
         let claim_expires: i64 = row.try_get_by_index(6)?;
         Ok(Message {
             id: row.try_get_by_index(1)?,
+            seq: row.try_get_by_index(0)?,
             body: RawValue::from_string(body)
                 .map_err(|e| StorageError::Unavailable(format!("stored body is not JSON: {e}")))?,
             ttl: row.try_get_by_index(3)?,
@@ -276,6 +317,19 @@ impl SqlStore {
     }
 }
 
+/// PostgreSQL's text cannot hold NUL: a bound value with one fails the whole statement,
+/// which would answer a harmless lookup with 503. NUL reaches a statement only inside a key
+/// to look up (an id, marker or name from a path or query string): what is written is
+/// validated by the transport or escaped as JSON text first, and no stored key holds NUL. So
+/// U+FFFD in its place keeps the lookup's answer (nothing matches) without the error.
+fn without_nul(value: &mut Value) {
+    if let Value::String(Some(text)) = value {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{fffd}");
+        }
+    }
+}
+
 /// The (project, queue) pair as statement values.
 fn q(queue: &QueueId) -> (Value, Value) {
     (queue.project.as_str().into(), queue.name.as_str().into())
@@ -350,16 +404,17 @@ impl DataStore for SqlStore {
     }
 
     async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin().await?;
         for sql in [
             "DELETE FROM messages WHERE project = $1 AND queue = $2",
             "DELETE FROM subscriptions WHERE project = $1 AND queue = $2",
             "DELETE FROM queues WHERE project = $1 AND name = $2",
         ] {
             let (p, n) = q(queue);
-            txn.execute_raw(self.stmt(sql, vec![p, n])).await?;
+            self.statement(sql, txn.execute_raw(self.stmt(sql, vec![p, n])))
+                .await?;
         }
-        txn.commit().await?;
+        self.commit(txn).await?;
         self.forget_settings(queue);
         Ok(())
     }
@@ -473,49 +528,69 @@ impl DataStore for SqlStore {
         if known.is_none() && create {
             self.create_queue(queue, Metadata::new()).await?;
         }
-        const COLUMNS: usize = 9;
-        let mut ids = Vec::with_capacity(messages.len());
-        let mut rows = Vec::with_capacity(messages.len());
-        let mut values: Vec<Value> = Vec::with_capacity(messages.len() * COLUMNS);
-        for (i, m) in messages.into_iter().enumerate() {
-            let id = Uuid::new_v4().to_string();
-            let ttl = m.ttl.unwrap_or(settings.default_message_ttl);
-            let delay = m.delay.unwrap_or(settings.default_message_delay);
-            rows.push(format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)));
-            values.extend([
-                Value::from(id.as_str()),
-                queue.project.as_str().into(),
-                queue.name.as_str().into(),
-                client_id.into(),
-                m.body.get().into(),
-                ttl.into(),
-                now.into(),
-                (now + ttl * 1000).into(),
-                (now + delay * 1000).into(),
-            ]);
-            ids.push(id);
-        }
         let columns = "id, project, queue, client_id, body, ttl, created, expires, visible_at";
-        let sql = if create {
-            format!(
-                "INSERT INTO messages ({columns}) VALUES {}",
-                rows.join(", ")
-            )
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut statements = Vec::with_capacity(messages.len().div_ceil(POST_CHUNK));
+        let mut messages = messages.into_iter().peekable();
+        while messages.peek().is_some() {
+            let mut rows = Vec::with_capacity(POST_CHUNK);
+            let mut values: Vec<Value> = Vec::with_capacity(POST_CHUNK * POST_COLUMNS);
+            for (i, m) in messages.by_ref().take(POST_CHUNK).enumerate() {
+                let id = Uuid::new_v4().to_string();
+                let ttl = m.ttl.unwrap_or(settings.default_message_ttl);
+                let delay = m.delay.unwrap_or(settings.default_message_delay);
+                rows.push(format!(
+                    "({})",
+                    placeholders(i * POST_COLUMNS + 1, POST_COLUMNS)
+                ));
+                values.extend([
+                    Value::from(id.as_str()),
+                    queue.project.as_str().into(),
+                    queue.name.as_str().into(),
+                    client_id.into(),
+                    m.body.get().into(),
+                    ttl.into(),
+                    now.into(),
+                    (now + ttl * 1000).into(),
+                    (now + delay * 1000).into(),
+                ]);
+                ids.push(id);
+            }
+            let sql = if create {
+                format!(
+                    "INSERT INTO messages ({columns}) VALUES {}",
+                    rows.join(", ")
+                )
+            } else {
+                // The queue must exist when the rows go in: checked in the same statement,
+                // not from the settings cache, which another process's deletion does not
+                // reach.
+                let at = values.len();
+                let (p, n) = q(queue);
+                values.extend([p, n]);
+                format!(
+                    "INSERT INTO messages ({columns}) SELECT * FROM (VALUES {}) AS v
+                     WHERE EXISTS (SELECT 1 FROM queues WHERE project = ${} AND name = ${})",
+                    rows.join(", "),
+                    at + 1,
+                    at + 2
+                )
+            };
+            statements.push((sql, values));
+        }
+        let inserted = if let [(sql, values)] = &mut statements[..] {
+            self.exec(sql, std::mem::take(values)).await?
         } else {
-            // The queue must exist when the rows go in: checked in the same statement, not
-            // from the settings cache, which another process's deletion does not reach.
-            let at = values.len();
-            let (p, n) = q(queue);
-            values.extend([p, n]);
-            format!(
-                "INSERT INTO messages ({columns}) SELECT * FROM (VALUES {}) AS v
-                 WHERE EXISTS (SELECT 1 FROM queues WHERE project = ${} AND name = ${})",
-                rows.join(", "),
-                at + 1,
-                at + 2
-            )
+            // A batch larger than one statement may bind is still atomic: one transaction.
+            let txn = self.begin().await?;
+            let mut inserted = 0;
+            for (sql, values) in statements {
+                let run = txn.execute_raw(self.stmt(&sql, values));
+                inserted += self.statement(&sql, run).await?.rows_affected();
+            }
+            self.commit(txn).await?;
+            inserted
         };
-        let inserted = self.exec(&sql, values).await?;
         if !create && inserted == 0 {
             self.forget_settings(queue);
             return Err(StorageError::queue_missing(queue));
@@ -527,17 +602,24 @@ impl DataStore for SqlStore {
         &self,
         queue: &QueueId,
         filter: ListFilter,
-        marker: Option<String>,
+        marker: Option<MessageMarker>,
         limit: u32,
     ) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let (p, n) = q(queue);
+        let (after, values_marker) = match marker {
+            None => ("$4", Value::from(0i64)),
+            Some(MessageMarker::After(seq)) => ("$4", Value::from(seq)),
+            Some(MessageMarker::Id(id)) => (
+                "COALESCE((SELECT seq FROM messages WHERE id = $4 AND project = $1 AND queue = $2), 0)",
+                Value::from(id),
+            ),
+        };
         let mut sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE project = $1 AND queue = $2 AND expires > $3
-             AND seq > COALESCE((SELECT seq FROM messages WHERE id = $4 AND project = $1 AND queue = $2), 0)"
+             WHERE project = $1 AND queue = $2 AND expires > $3 AND seq > {after}"
         );
-        let mut values = vec![p, n, now.into(), marker.unwrap_or_default().into()];
+        let mut values = vec![p, n, now.into(), values_marker];
         if !filter.echo {
             values.push(filter.client_id.into());
             sql.push_str(&format!(" AND client_id <> ${}", values.len()));

@@ -2,10 +2,10 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 use zaqar_actors::messages::{CreateClaim, GetClaim, ReleaseClaim, RenewClaim};
 
-use super::MessageOut;
+use super::{render, MessageOut, MessagesOut};
 use crate::transport::errors::ApiError;
 use crate::transport::extract::{read_json_body, ItemPath, Params, QueuePath};
 use crate::transport::AppState;
@@ -48,14 +48,18 @@ pub async fn create(
     let Some(claim) = claim else {
         return Ok(HttpResponse::NoContent().finish());
     };
-    let messages: Vec<_> = claim
+    let messages = claim
         .messages
         .iter()
         .map(|m| MessageOut::new(&queue, m, Some(&claim.id)))
         .collect();
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, claim_href(&queue.name, &claim.id)))
-        .json(json!({ "messages": messages })))
+    let mut created = HttpResponse::Created();
+    created.insert_header((header::LOCATION, claim_href(&queue.name, &claim.id)));
+    let out = MessagesOut {
+        messages,
+        links: None,
+    };
+    render(created, &out)
 }
 
 pub async fn get(
@@ -68,17 +72,24 @@ pub async fn get(
             id,
         })
         .await?;
-    let messages: Vec<_> = claim
-        .messages
-        .iter()
-        .map(|m| MessageOut::new(&queue, m, Some(&claim.id)))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "age": claim.age,
-        "ttl": claim.ttl,
-        "messages": messages,
-        "href": claim_href(&queue.name, &claim.id),
-    })))
+    #[derive(Serialize)]
+    struct ClaimOut<'a> {
+        age: i64,
+        ttl: i64,
+        messages: Vec<MessageOut<'a>>,
+        href: String,
+    }
+    let out = ClaimOut {
+        age: claim.age,
+        ttl: claim.ttl,
+        messages: claim
+            .messages
+            .iter()
+            .map(|m| MessageOut::new(&queue, m, Some(&claim.id)))
+            .collect(),
+        href: claim_href(&queue.name, &claim.id),
+    };
+    render(HttpResponse::Ok(), &out)
 }
 
 pub async fn renew(

@@ -3,13 +3,12 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use serde_json::json;
 use zaqar_actors::messages::{
     DeleteMessage, DeleteMessages, GetMessages, ListMessages, PopMessages, PostMessages,
 };
-use zaqar_actors::model::{ListFilter, Message};
+use zaqar_actors::model::{ListFilter, Message, MessageMarker};
 
-use super::{message_href, next_links, MessageOut};
+use super::{message_href, next_links, render, MessageOut, MessagesOut};
 use crate::transport::errors::ApiError;
 use crate::transport::extract::{read_json_body, ItemPath, Params, QueuePath};
 use crate::transport::AppState;
@@ -37,13 +36,33 @@ pub async fn post(
             create: true,
         })
         .await?;
-    let resources: Vec<String> = ids.iter().map(|id| message_href(&queue, id)).collect();
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/v2/queues/{}/messages?ids={}", queue.name, ids.join(",")),
-        ))
-        .json(json!({ "resources": resources })))
+    #[derive(Serialize)]
+    struct Posted {
+        resources: Vec<String>,
+    }
+    let out = Posted {
+        resources: ids.iter().map(|id| message_href(&queue, id)).collect(),
+    };
+    let mut created = HttpResponse::Created();
+    created.insert_header((header::LOCATION, posted_location(&queue.name, &ids)));
+    render(created, &out)
+}
+
+/// The longest `Location` a post answers with. HTTP clients cap a header line (Python's
+/// http.client at 64 KiB): a batch of thousands of ids would make the answer unreadable
+/// after the messages were stored, and a retrying client would post them again.
+const MAX_LOCATION: usize = 4096;
+
+/// `Location` of a post: the posted messages by id as Zaqar answers, or, when that list
+/// would be longer than [`MAX_LOCATION`], the queue's messages; `resources` in the body
+/// names every message either way.
+fn posted_location(queue: &str, ids: &[String]) -> String {
+    let base = format!("/v2/queues/{queue}/messages");
+    let length = base.len() + "?ids=".len() + ids.iter().map(|id| id.len() + 1).sum::<usize>();
+    if length > MAX_LOCATION {
+        return base;
+    }
+    format!("{base}?ids={}", ids.join(","))
 }
 
 /// `GET .../messages`: a page of messages, or with `ids=` the messages of those ids.
@@ -67,11 +86,15 @@ pub async fn list(
                 queue.name, queue.project
             )));
         }
-        let out: Vec<_> = found
+        let messages = found
             .iter()
             .map(|m| MessageOut::new(&queue, m, None))
             .collect();
-        return Ok(HttpResponse::Ok().json(json!({ "messages": out })));
+        let out = MessagesOut {
+            messages,
+            links: None,
+        };
+        return render(HttpResponse::Ok(), &out);
     }
     let limit = state.validator.message_page(&params)?;
     let filter = ListFilter {
@@ -84,20 +107,24 @@ pub async fn list(
         .ask(ListMessages {
             queue: queue.clone(),
             filter,
-            marker: params.get("marker").map(str::to_owned),
+            marker: params.get("marker").map(MessageMarker::parse),
             limit,
         })
         .await?;
     let links = next_links(
         &format!("/v2/queues/{}/messages", queue.name),
         &params,
-        found.last().map(|m| m.id.as_str()),
+        found.last().map(|m| m.seq.to_string()).as_deref(),
     );
-    let out: Vec<_> = found
+    let messages = found
         .iter()
         .map(|m| MessageOut::new(&queue, m, None))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "messages": out, "links": links })))
+    let out = MessagesOut {
+        messages,
+        links: Some(links),
+    };
+    render(HttpResponse::Ok(), &out)
 }
 
 pub async fn get(
@@ -116,7 +143,7 @@ pub async fn get(
             queue.name, queue.project
         ))
     })?;
-    Ok(HttpResponse::Ok().json(MessageOut::new(&queue, m, None)))
+    render(HttpResponse::Ok(), &MessageOut::new(&queue, m, None))
 }
 
 pub async fn delete(
@@ -181,8 +208,12 @@ pub async fn delete_many(
         (None, Some(n)) => {
             let limit = state.validator.pop(n)?;
             let popped = state.ask(PopMessages { queue, limit }).await?;
-            let out: Vec<PoppedOut> = popped.iter().map(PoppedOut::from).collect();
-            Ok(HttpResponse::Ok().json(json!({ "messages": out })))
+            let messages = popped.iter().map(PoppedOut::from).collect();
+            let out = MessagesOut {
+                messages,
+                links: None,
+            };
+            render(HttpResponse::Ok(), &out)
         }
     }
 }

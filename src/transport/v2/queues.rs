@@ -254,14 +254,30 @@ pub async fn stats(
             queue: queue.clone(),
         })
         .await?;
-    let mut messages = json!({"claimed": s.claimed, "free": s.free, "total": s.total});
-    for (key, m) in [("newest", &s.newest), ("oldest", &s.oldest)] {
-        if let Some(m) = m {
-            messages[key] = serde_json::to_value(StatMessage::new(&queue, m))
-                .map_err(|_| ApiError::unavailable())?;
-        }
+    #[derive(Serialize)]
+    struct Counts<'a> {
+        claimed: i64,
+        free: i64,
+        total: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        newest: Option<StatMessage<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        oldest: Option<StatMessage<'a>>,
     }
-    Ok(HttpResponse::Ok().json(json!({ "messages": messages })))
+    #[derive(Serialize)]
+    struct Stats<'a> {
+        messages: Counts<'a>,
+    }
+    let out = Stats {
+        messages: Counts {
+            claimed: s.claimed,
+            free: s.free,
+            total: s.total,
+            newest: s.newest.as_ref().map(|m| StatMessage::new(&queue, m)),
+            oldest: s.oldest.as_ref().map(|m| StatMessage::new(&queue, m)),
+        },
+    };
+    super::render(HttpResponse::Ok(), &out)
 }
 
 #[derive(Deserialize)]

@@ -77,10 +77,14 @@ fn ttl_of(state: &AppState, ttl: Option<Value>) -> Result<Option<i64>, ApiError>
     .transpose()
 }
 
-fn options_of(options: Option<Value>) -> Result<Option<Metadata>, ApiError> {
+fn options_of(state: &AppState, options: Option<Value>) -> Result<Option<Metadata>, ApiError> {
     match options {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(Value::Object(m)) => {
+            let text = serde_json::to_string(&m).unwrap_or_default();
+            state.validator.depth(&text, "Subscription options")?;
+            Ok(Some(m))
+        }
         Some(_) => Err(ApiError::bad_body(
             "The value of the \"options\" field must be a dict.",
         )),
@@ -99,7 +103,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::bad_body("Missing \"subscriber\" field."))?;
     state.validator.subscriber(&subscriber)?;
     let ttl = ttl_of(&state, body.ttl)?.unwrap_or(state.validator.limits.default_subscription_ttl);
-    let options = options_of(body.options)?.unwrap_or_default();
+    let options = options_of(&state, body.options)?.unwrap_or_default();
     let location = format!("/v2/queues/{}/subscriptions", queue.name);
     let id = state
         .ask(CreateSubscription {
@@ -157,7 +161,7 @@ pub async fn update(
     }
     let update = SubscriptionUpdate {
         ttl: ttl_of(&state, body.ttl)?,
-        options: options_of(body.options)?,
+        options: options_of(&state, body.options)?,
         subscriber: body.subscriber,
     };
     let location = format!("/v2/queues/{}/subscriptions/{id}", queue.name);

@@ -6,7 +6,7 @@
 //! queues, so one of them always sees the other.
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 
 use super::{parse_object, q, to_json, SqlStore};
 use crate::control::{ControlStore, Flavor, Pool, PoolDeletion, DEFAULT_POOL};
@@ -76,22 +76,18 @@ impl ControlStore for SqlStore {
 
     async fn delete_pool(&self, name: &str) -> Result<PoolDeletion> {
         if self.backend == DbBackend::Postgres {
-            let txn = self.db.begin().await?;
-            let locked = txn
-                .query_one_raw(self.stmt(
-                    "SELECT name FROM pools WHERE name = $1 FOR UPDATE",
-                    vec![name.into()],
-                ))
+            let txn = self.begin().await?;
+            let sql = "SELECT name FROM pools WHERE name = $1 FOR UPDATE";
+            let locked = self
+                .statement(sql, txn.query_one_raw(self.stmt(sql, vec![name.into()])))
                 .await?;
             if locked.is_none() {
                 return Ok(PoolDeletion::Missing);
             }
             // A new statement, a new snapshot: it sees placements committed while we waited.
-            let count = txn
-                .query_one_raw(self.stmt(
-                    "SELECT COUNT(*) FROM catalogue WHERE pool = $1",
-                    vec![name.into()],
-                ))
+            let sql = "SELECT COUNT(*) FROM catalogue WHERE pool = $1";
+            let count = self
+                .statement(sql, txn.query_one_raw(self.stmt(sql, vec![name.into()])))
                 .await?
                 .map(|r| r.try_get_by_index::<i64>(0))
                 .transpose()?
@@ -99,9 +95,10 @@ impl ControlStore for SqlStore {
             if count > 0 {
                 return Ok(PoolDeletion::InUse(count as u64));
             }
-            txn.execute_raw(self.stmt("DELETE FROM pools WHERE name = $1", vec![name.into()]))
+            let sql = "DELETE FROM pools WHERE name = $1";
+            self.statement(sql, txn.execute_raw(self.stmt(sql, vec![name.into()])))
                 .await?;
-            txn.commit().await?;
+            self.commit(txn).await?;
             return Ok(PoolDeletion::Deleted);
         }
         let deleted = self
