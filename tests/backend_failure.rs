@@ -126,3 +126,76 @@ async fn postgres_down_then_back() {
         "{r:?}"
     );
 }
+
+/// A Redis that stops answering (SIGSTOP) mid-service: requests answer 503 at
+/// `command_timeout` instead of hanging, and service resumes when it continues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_frozen_then_thawed() {
+    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
+        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut redis = start_redis(&binary, port, dir.path());
+    let pid = redis.id().to_string();
+    let s = TestServer::start_with(|c| {
+        c.storage.message_store = format!("redis://127.0.0.1:{port}/0");
+        c.storage.command_timeout = 1;
+    });
+    frozen(
+        &s.api(),
+        || shell(&format!("kill -STOP {pid}")),
+        || shell(&format!("kill -CONT {pid}")),
+    )
+    .await;
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+}
+
+/// A PostgreSQL whose processes all stop (SIGSTOP): statements already sent are bounded
+/// by `command_timeout` (they used to hang as long as the database did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_frozen_then_thawed() {
+    let (Ok(uri), Ok(freeze), Ok(thaw)) = (
+        std::env::var("ZAQAR_TEST_PG_URI"),
+        std::env::var("ZAQAR_TEST_PG_FREEZE"),
+        std::env::var("ZAQAR_TEST_PG_THAW"),
+    ) else {
+        eprintln!("not run: set ZAQAR_TEST_PG_URI, _FREEZE and _THAW (tests/run.sh does)");
+        return;
+    };
+    let s = TestServer::start_with(|c| {
+        c.storage.message_store = uri;
+        c.storage.command_timeout = 1;
+        c.storage.acquire_timeout = 1;
+    });
+    frozen(&s.api(), || shell(&freeze), || shell(&thaw)).await;
+}
+
+/// While the backend is frozen every request answers 503 (each bounded by the command
+/// timeout; were it not, the HTTP client's minute would fail the test); after the thaw the
+/// queue's messages are all there.
+async fn frozen(api: &common::Api, freeze: impl FnOnce(), thaw: impl FnOnce()) {
+    let ids = api.post_messages("q", json!([{"body": 1}])).await;
+    freeze();
+    for _ in 0..2 {
+        api.post("/v2/queues/q/messages", json!({"messages": [{"body": 2}]}))
+            .await
+            .assert_error(503, "Service temporarily unavailable");
+        api.get("/v2/queues/q/messages?echo=true")
+            .await
+            .assert_error(503, "Service temporarily unavailable");
+    }
+    thaw();
+    let mut recovered = false;
+    for _ in 0..20 {
+        if api.get("/v2/ping").await.status == 204 {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "service did not resume after the thaw");
+    let r = api.get(&format!("/v2/queues/q/messages/{}", ids[0])).await;
+    assert_eq!(r.json["body"], 1, "{r:?}");
+}

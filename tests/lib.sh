@@ -47,6 +47,10 @@ start_postgres() {
     [ "$(id -u)" = 0 ] && as="runuser -u postgres --"
     PG_STOP_CMD="$as $PG_BIN/pg_ctl -D $PG_DIR/data -m immediate stop"
     PG_START_CMD="$as $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -o '-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off' start"
+    # For the frozen-database test: stops (and continues) the postmaster and every backend.
+    local pids="\$(head -n 1 $PG_DIR/data/postmaster.pid) \$(pgrep -P \$(head -n 1 $PG_DIR/data/postmaster.pid) | tr '\\n' ' ')"
+    PG_FREEZE_CMD="kill -STOP $pids"
+    PG_THAW_CMD="kill -CONT $pids"
 }
 _as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop_postgres() {

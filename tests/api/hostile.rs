@@ -326,3 +326,37 @@ async fn every_error_answer_has_a_title_and_a_description() {
     assert_error_body(&r, 406);
     assert_eq!(r.header("content-type"), Some("application/json"));
 }
+
+/// A body trickled in (Content-Length 1000, then one byte) is cut at
+/// `client_body_timeout`: 408 with a JSON body, and the connection is closed.
+#[tokio::test]
+async fn a_trickled_body_is_cut_at_the_body_timeout() {
+    use std::io::{Read, Write};
+    let s = TestServer::start_with(|c| c.server.client_body_timeout = 1);
+    let api = s.api();
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let project = api.project.clone();
+    let client = api.client_id.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            conn,
+            "POST /v2/queues/slow/messages HTTP/1.1\r\nHost: x\r\nClient-ID: {client}\r\n\
+             X-Project-ID: {project}\r\nContent-Type: application/json\r\n\
+             Content-Length: 1000\r\n\r\n{{"
+        )
+        .unwrap();
+        // Reads until the server closes the connection: it must, after its 408.
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"title\":\"Request timeout\""), "{answer}");
+    // The server still serves everyone else.
+    assert_eq!(api.get("/v2/queues").await.status, 200);
+}
