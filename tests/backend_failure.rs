@@ -199,3 +199,69 @@ async fn frozen(api: &common::Api, freeze: impl FnOnce(), thaw: impl FnOnce()) {
     let r = api.get(&format!("/v2/queues/q/messages/{}", ids[0])).await;
     assert_eq!(r.json["body"], 1, "{r:?}");
 }
+
+/// The server starts while its Redis is down (Zaqar starts this way too): it answers 503
+/// until Redis is up, then serves without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_at_start() {
+    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
+        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let s = TestServer::start_with(|c| {
+        c.storage.message_store = format!("redis://127.0.0.1:{port}/0");
+        c.storage.acquire_timeout = 1;
+    });
+    let api = s.api();
+    api.post("/v2/queues/q/messages", json!({"messages": [{"body": 1}]}))
+        .await
+        .assert_error(503, "Service temporarily unavailable");
+    assert_eq!(api.get("/v2/ping").await.status, 503);
+    let mut redis = start_redis(&binary, port, dir.path());
+    let mut recovered = false;
+    for _ in 0..20 {
+        if api.get("/v2/ping").await.status == 204 {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "service did not start once Redis was up");
+    assert_eq!(api.post_messages("q", json!([{"body": 1}])).await.len(), 1);
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+}
+
+/// Likewise for PostgreSQL: stopped before the server starts, the schema is migrated by the
+/// first request that finds it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_at_start() {
+    let (Ok(uri), Ok(stop), Ok(start)) = (
+        std::env::var("ZAQAR_TEST_PG_URI"),
+        std::env::var("ZAQAR_TEST_PG_STOP"),
+        std::env::var("ZAQAR_TEST_PG_START"),
+    ) else {
+        eprintln!("not run: set ZAQAR_TEST_PG_URI, _STOP and _START (tests/run.sh does)");
+        return;
+    };
+    shell(&stop);
+    let s = TestServer::start_with(|c| {
+        c.storage.message_store = uri;
+        c.storage.acquire_timeout = 1;
+    });
+    let api = s.api();
+    api.post("/v2/queues/q/messages", json!({"messages": [{"body": 1}]}))
+        .await
+        .assert_error(503, "Service temporarily unavailable");
+    shell(&start);
+    let mut recovered = false;
+    for _ in 0..20 {
+        if api.get("/v2/ping").await.status == 204 {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "service did not start once PostgreSQL was up");
+    assert_eq!(api.post_messages("q", json!([{"body": 1}])).await.len(), 1);
+}

@@ -50,7 +50,7 @@ ZAQAR_TEST_MESSAGE_STORE="$PG_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 # Stops and restarts this PostgreSQL while a server uses it.
 ZAQAR_TEST_PG_URI="$PG_URI" ZAQAR_TEST_PG_STOP="$PG_STOP_CMD" ZAQAR_TEST_PG_START="$PG_START_CMD" \
     ZAQAR_TEST_PG_FREEZE="$PG_FREEZE_CMD" ZAQAR_TEST_PG_THAW="$PG_THAW_CMD" \
-    cargo test --test backend_failure postgres
+    cargo test --test backend_failure postgres -- --test-threads=1
 
 step "tests (Redis $REDIS_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out

@@ -51,6 +51,8 @@ pub struct MongoStore {
     counters: Collection<Document>,
     clock: Clock,
     command_timeout: Duration,
+    /// Set once the indexes exist (see `ready`).
+    indexed: tokio::sync::OnceCell<()>,
     defaults: QueueDefaults,
 }
 
@@ -111,11 +113,31 @@ impl MongoStore {
             db,
             clock,
             command_timeout: opts.command_timeout,
+            indexed: tokio::sync::OnceCell::new(),
             defaults,
         };
-        store.ping().await?;
-        store.create_indexes().await?;
+        // The client connects on demand; the indexes (two of them unique, so needed for
+        // correctness) are made before the first operation that reaches the server.
+        if let Err(e) = store.ready().await {
+            tracing::warn!(
+                store = %crate::storage::open::redact_uri(&opts.uri),
+                error = %e,
+                "MongoDB unreachable at start; its queues answer 503 until it is reachable"
+            );
+        }
         Ok(store)
+    }
+
+    /// Creates the indexes once, before the first operation that reaches the server.
+    async fn ready(&self) -> Result<()> {
+        self.indexed
+            .get_or_try_init(|| async {
+                tokio::time::timeout(self.command_timeout, self.create_indexes())
+                    .await
+                    .unwrap_or_else(|_| Err(unavailable("creating the indexes timed out")))
+            })
+            .await
+            .map(|_| ())
     }
 
     async fn create_indexes(&self) -> Result<()> {
@@ -206,6 +228,9 @@ impl MongoStore {
         command: &'static str,
         run: impl std::future::IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> mongodb::error::Result<T> {
+        if let Err(e) = self.ready().await {
+            return Err(std::io::Error::other(e.to_string()).into());
+        }
         let run = db_call(DbSystem::MongoDb, command, None, run);
         tokio::time::timeout(self.command_timeout, run)
             .await

@@ -424,19 +424,25 @@ impl RedisStore {
         defaults: QueueDefaults,
     ) -> Result<Self> {
         let manager = RedisConnectionManager::new(opts.uri.as_str()).map_err(unavailable)?;
+        // Connections are made on demand: a Redis that is down when the server starts costs
+        // its queues a 503 until it is up, not the start.
         let pool = bb8::Pool::builder()
             .max_size(opts.pool_size.max(1))
             .connection_timeout(opts.timeout)
-            .build(manager)
-            .await
-            .map_err(unavailable)?;
+            .build_unchecked(manager);
         let store = Self {
             pool,
             clock,
             defaults,
             timeout: opts.command_timeout,
         };
-        store.ping().await?;
+        if let Err(e) = store.ping().await {
+            tracing::warn!(
+                store = %crate::storage::open::redact_uri(&opts.uri),
+                error = %e,
+                "Redis unreachable at start; its queues answer 503 until it is reachable"
+            );
+        }
         Ok(store)
     }
 

@@ -66,6 +66,9 @@ pub struct SqlStore {
     clock: Clock,
     defaults: QueueDefaults,
     command_timeout: Duration,
+    /// Set once the schema is migrated. A PostgreSQL that is down when the server starts
+    /// is connected lazily: the first statement that finds it up migrates first.
+    migrated: tokio::sync::OnceCell<()>,
     /// Settings of recently posted-to queues, so a post is one statement instead of two.
     /// Changes made through this store update it at once; entries older than
     /// [`SETTINGS_FRESHNESS`] are read again, which bounds how long a change made by another
@@ -106,9 +109,11 @@ impl SqlStore {
         } else {
             SqliteSynchronous::Normal
         };
+        let lazy = !uri.starts_with("sqlite:");
         let connect = |max: u32| {
             let mut co = ConnectOptions::new(uri.clone());
-            co.max_connections(max)
+            co.connect_lazy(lazy)
+                .max_connections(max)
                 .min_connections(1)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_timeout(opts.acquire_timeout)
@@ -125,16 +130,39 @@ impl SqlStore {
         // their own was tried: it serialised every statement's round trip to sqlx's worker
         // thread, and mixed-load writes fell from about 2400/s to 970/s (BENCHMARKS.md).
         let db = connect(opts.pool_size.max(1)).await?;
-        schema::migrate(&db).await?;
         let backend = db.get_database_backend();
-        Ok(Self {
+        let store = Self {
             db,
             backend,
             clock,
             defaults,
             command_timeout: opts.command_timeout,
+            migrated: tokio::sync::OnceCell::new(),
             settings: Mutex::default(),
-        })
+        };
+        match store.ready().await {
+            Ok(()) => {}
+            // The embedded file must open at start: a failure there is a configuration error.
+            Err(e) if !lazy => return Err(e),
+            Err(e) => tracing::warn!(
+                store = %crate::storage::open::redact_uri(&opts.uri),
+                error = %e,
+                "database unreachable at start; its queues answer 503 until it is reachable"
+            ),
+        }
+        Ok(store)
+    }
+
+    /// Migrates the schema once, before the first statement that reaches the database.
+    async fn ready(&self) -> Result<()> {
+        self.migrated
+            .get_or_try_init(|| {
+                bounded(self.command_timeout, "schema migration", async {
+                    Ok(schema::migrate(&self.db).await?)
+                })
+            })
+            .await
+            .map(|_| ())
     }
 
     fn stmt(&self, sql: &str, mut values: Vec<Value>) -> Statement {
@@ -169,6 +197,7 @@ impl SqlStore {
         sql: &str,
         run: impl std::future::Future<Output = Result<T, sea_orm::DbErr>>,
     ) -> Result<T> {
+        self.ready().await?;
         bounded(self.command_timeout, "SQL statement", async {
             Ok(self.traced(sql, run).await?)
         })
@@ -177,6 +206,7 @@ impl SqlStore {
 
     /// Opens a transaction, bounded like a statement.
     async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
+        self.ready().await?;
         bounded(self.command_timeout, "BEGIN", async {
             Ok(self.db.begin().await?)
         })
