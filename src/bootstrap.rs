@@ -19,7 +19,7 @@ use zaqar_actors::{Clock, DataStore, PoolRouter, PoolSet, StorageError};
 
 use crate::conf::{Config, ConfigError};
 use crate::transport::validation::Validator;
-use crate::transport::{admin_routes, common_headers, no_route, routes, AppState};
+use crate::transport::{access, admin_routes, common_headers, no_route, routes, AppState};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -151,14 +151,18 @@ pub async fn run(
                 }
             })
             .default_service(web::to(no_route))
+            .wrap_fn(access::catch_panic)
             .wrap_fn(common_headers);
         #[cfg(feature = "profiler")]
         let app = app
             .app_data(profiler.clone())
             .wrap_fn(crate::profiler::root_span::ambient_trace)
+            .wrap_fn(access::access_log)
             .wrap(TracingLogger::<crate::profiler::root_span::ProfilerRootSpan>::new());
         #[cfg(not(feature = "profiler"))]
-        let app = app.wrap(TracingLogger::default());
+        let app = app
+            .wrap_fn(access::access_log)
+            .wrap(TracingLogger::default());
         app
     })
     .shutdown_timeout(10)

@@ -38,6 +38,24 @@ pub struct Config {
     pub pooling: PoolingConf,
     pub limits: LimitsConf,
     pub profiler: ProfilerConf,
+    pub log: LogConf,
+}
+
+/// How the server writes its log (stderr; `RUST_LOG` sets the filter).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConf {
+    /// `text` (one human-readable line per event) or `json` (one JSON object per line, for
+    /// log collectors).
+    pub format: String,
+}
+
+impl Default for LogConf {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+        }
+    }
 }
 
 /// A secret string (an HMAC key): its `Debug` never shows it, so it cannot reach a log.
@@ -421,6 +439,9 @@ impl Config {
                 "limits.default_subscription_ttl",
                 "must be at least limits.min_subscription_ttl, itself at least 1",
             ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(invalid("log.format", "must be \"text\" or \"json\""));
         }
         let s = &self.server;
         for (key, value) in [

@@ -5,11 +5,13 @@
 //! (406) and stamps `x-openstack-request-id` on every answer. Each resource answers 405 with
 //! an `Allow` header for a method it does not serve; an unknown path answers 404.
 //!
+//! - [`access`]: the access log, the ambient request id, panics answered 500.
 //! - [`errors`]: `ApiError`, the only storage-error to status-code map.
 //! - [`extract`]: request context (`Client-ID`, `X-Project-ID`), query, body.
 //! - [`validation`]: limits and Zaqar's error texts.
 //! - [`v2`]: the resources.
 
+pub mod access;
 pub mod errors;
 pub mod extract;
 pub mod v2;
@@ -21,9 +23,8 @@ use actix::Addr;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{web, HttpMessage, HttpResponse, Resource};
+use actix_web::{web, HttpResponse, Resource};
 use futures_util::future::LocalBoxFuture;
-use tracing_actix_web::RequestId;
 use zaqar_actors::model::QueueDefaults;
 use zaqar_actors::{PoolRouter, StorageError, Traced};
 
@@ -89,12 +90,7 @@ where
     S::Future: 'static,
     B: 'static,
 {
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| format!("req-{id}"))
-        .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
-    let request_id = HeaderValue::from_str(&request_id).ok();
+    let request_id = HeaderValue::from_str(&access::request_id_of(&req)).ok();
     let stamp = move |mut res: ServiceResponse<EitherBody<B>>| {
         if let Some(id) = request_id {
             res.headers_mut().insert(REQUEST_ID, id);

@@ -100,26 +100,43 @@ fn config_file_and_errors() {
     }
 }
 
-#[test]
-fn a_database_password_never_reaches_the_log() {
+#[tokio::test]
+async fn a_database_password_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("zaqar.toml");
-    // Nothing listens on port 1: startup fails, and says so without the password.
+    // Nothing listens on port 1: the server starts anyway (as Zaqar does), says the
+    // database is unreachable, and answers 503; no line holds a password, in the userinfo,
+    // in a query parameter, or in a parameter the driver does not know (sqlx warns of
+    // those with their values: the default filter keeps that warning out).
     std::fs::write(
         &conf,
-        "[storage]\nmessage_store = \"postgres://zaqar:hunter2@127.0.0.1:1/zaqar\"\nacquire_timeout = 2\n",
+        "[storage]\nmessage_store = \"postgres://zaqar:hunter2@127.0.0.1:1/zaqar?password=hunter3&sslpassword=hunter4\"\nacquire_timeout = 1\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("postgres://zaqar:***@127.0.0.1:1/zaqar"),
-        "{err}"
+    let server = start(
+        dir.path(),
+        &["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"],
     );
-    assert!(!err.contains("hunter2"), "{err}");
+    let masked = "postgres://zaqar:***@127.0.0.1:1/zaqar?password=***&sslpassword=***";
+    let warning = server
+        .startup
+        .iter()
+        .find(|l| l.contains("unreachable at start"))
+        .unwrap_or_else(|| panic!("no warning in {:?}", server.startup));
+    assert!(warning.contains(masked), "{warning}");
+    assert!(server.listening.contains(masked), "{}", server.listening);
+    let r = headers(reqwest::Client::new().get(format!("{}/v2/queues/q/stats", server.url)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let failure = loop {
+        let line = server.log.recv().expect("the server logs the failure");
+        if line.contains("storage unavailable") {
+            break line;
+        }
+    };
+    for line in server.startup.iter().chain([&server.listening, &failure]) {
+        assert!(!line.contains("hunter"), "{line}");
+    }
 }

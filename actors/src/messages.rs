@@ -38,6 +38,18 @@ pub enum Route<'a> {
     Delete(&'a QueueId),
 }
 
+impl Route<'_> {
+    /// The queue the request is about, if any.
+    pub fn queue(&self) -> Option<&QueueId> {
+        match self {
+            Route::Default => None,
+            Route::Queue(q) | Route::Lazy(q) | Route::Delete(q) | Route::Place { queue: q, .. } => {
+                Some(q)
+            }
+        }
+    }
+}
+
 /// A future that runs on the receiving actor's thread.
 pub type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 

@@ -93,7 +93,7 @@ impl Routing {
         msg: M,
     ) -> Result<M::Output, StorageError> {
         record_location(at);
-        self.actor(at).send(Traced::new(msg)).await?
+        send_to(&self.actor(at), &at.pool, msg).await
     }
 
     async fn route<M: StorageRequest>(&self, mut msg: M) -> Result<M::Output, StorageError> {
@@ -151,13 +151,34 @@ impl<M: StorageRequest> Handler<Traced<M>> for PoolRouter {
         let routing = self.routing.clone();
         if !routing.pools.pooled() {
             // One pool: no catalog to consult.
-            let pool = routing.actor(&routing.pools.default_location());
+            let at = routing.pools.default_location();
+            let actor = routing.actor(&at);
             return Box::pin(in_hop(hop, async move {
                 // Runs under the hop's context, so the storage actor's span is its child.
-                pool.send(Traced::new(msg)).await?
+                send_to(&actor, &at.pool, msg).await
             }));
         }
         Box::pin(in_hop(hop, async move { routing.route(msg).await }))
+    }
+}
+
+/// Sends `msg` to a pool's storage actor. A backend failure comes back naming the pool and
+/// the queue, so that the one log line it gets (in the HTTP layer) says where it happened.
+async fn send_to<M: StorageRequest>(
+    actor: &Addr<StorageActor>,
+    pool: &str,
+    msg: M,
+) -> Result<M::Output, StorageError> {
+    let queue = msg
+        .route()
+        .queue()
+        .map(|q| format!("{}/{}", q.project, q.name));
+    match actor.send(Traced::new(msg)).await? {
+        Err(StorageError::Unavailable(cause)) => Err(StorageError::Unavailable(format!(
+            "pool {pool}, queue {}: {cause}",
+            queue.as_deref().unwrap_or("-")
+        ))),
+        done => done,
     }
 }
 

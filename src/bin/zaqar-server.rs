@@ -26,22 +26,56 @@ struct Args {
     bind: Option<String>,
 }
 
+/// What is logged without `RUST_LOG`. sqlx warns of a connection parameter it does not know
+/// with the parameter's value, which may be a password: that warning is kept out.
+const DEFAULT_LOG_FILTER: &str =
+    "warn,zaqar=info,zaqar_server=info,zaqar::hop=off,sqlx_postgres::options=error";
+
 /// Logs go to stderr; `RUST_LOG` overrides the filter. With the profiler on, the server's
 /// spans also go to the OTLP exporter (a layer of its own, unaffected by `RUST_LOG`).
-fn init_logging(#[cfg(feature = "profiler")] telemetry: Option<&zaqar::profiler::otlp::Telemetry>) {
+fn init_logging(
+    json: bool,
+    #[cfg(feature = "profiler")] telemetry: Option<&zaqar::profiler::otlp::Telemetry>,
+) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,zaqar=info,zaqar_server=info,zaqar::hop=off"));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(filter);
+    let filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        layer.json().with_filter(filter()).boxed()
+    } else {
+        layer
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter())
+            .boxed()
+    };
+    // The OTLP exporter's own failures (collector unreachable, spans dropped) are logged,
+    // each kind at most once per interval.
+    #[cfg(feature = "profiler")]
+    let fmt = fmt.with_filter(zaqar::profiler::otlp::ExporterLogLimit::new(
+        zaqar::profiler::otlp::EXPORTER_LOG_INTERVAL,
+    ));
     let registry = tracing_subscriber::registry().with(fmt);
     #[cfg(feature = "profiler")]
     let registry = registry.with(telemetry.map(|t| zaqar::profiler::otlp::layer(&t.provider)));
     registry.init();
+    // A panic is logged once, as one event (no backtrace of a hundred kilobytes); the
+    // request that hit it is answered 500 (transport::access::catch_panic).
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(at = %place, request_id = zaqar::transport::access::request_id().as_deref(), "panic: {what}");
+    }));
 }
 
 #[actix_web::main]
@@ -70,6 +104,7 @@ async fn main() -> ExitCode {
         None
     };
     init_logging(
+        conf.log.format == "json",
         #[cfg(feature = "profiler")]
         telemetry.as_ref(),
     );

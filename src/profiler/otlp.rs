@@ -170,3 +170,88 @@ mod tests {
         );
     }
 }
+
+/// How often one kind of exporter event (one call site: an export failure, spans dropped)
+/// reaches the log.
+pub const EXPORTER_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A log filter that lets each call site of the OpenTelemetry SDK and exporter through at
+/// most once per interval. Their failures (collector unreachable, spans dropped) are worth
+/// knowing, but the SDK reports some of them on every span, which would flood the log.
+/// Events of every other target pass untouched.
+pub struct ExporterLogLimit {
+    interval: std::time::Duration,
+    last: std::sync::Mutex<
+        std::collections::HashMap<tracing::callsite::Identifier, std::time::Instant>,
+    >,
+}
+
+impl ExporterLogLimit {
+    pub fn new(interval: std::time::Duration) -> Self {
+        Self {
+            interval,
+            last: Default::default(),
+        }
+    }
+
+    fn allow(&self, meta: &tracing::Metadata<'_>, now: std::time::Instant) -> bool {
+        if !meta.target().starts_with("opentelemetry") {
+            return true;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match last.get(&meta.callsite()) {
+            Some(at) if now.duration_since(*at) < self.interval => false,
+            _ => {
+                last.insert(meta.callsite(), now);
+                true
+            }
+        }
+    }
+}
+
+impl<S> tracing_subscriber::layer::Filter<S> for ExporterLogLimit {
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.allow(meta, std::time::Instant::now())
+    }
+
+    /// Decided event by event: the answer changes with time.
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if meta.target().starts_with("opentelemetry") {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    }
+}
+
+#[cfg(test)]
+mod log_limit_tests {
+    use super::*;
+
+    #[test]
+    fn each_exporter_call_site_is_logged_once_per_interval() {
+        let limit = ExporterLogLimit::new(std::time::Duration::from_secs(30));
+        use tracing::callsite::Callsite;
+        let meta = || {
+            tracing::callsite! { name: "export failed", kind: tracing::metadata::Kind::EVENT, target: "opentelemetry_sdk", level: tracing::Level::ERROR, fields: [] }
+            .metadata()
+        };
+        let other = || {
+            tracing::callsite! { name: "request", kind: tracing::metadata::Kind::EVENT, target: "zaqar::access", level: tracing::Level::INFO, fields: [] }
+            .metadata()
+        };
+        let t0 = std::time::Instant::now();
+        assert!(limit.allow(meta(), t0));
+        assert!(!limit.allow(meta(), t0 + std::time::Duration::from_secs(29)));
+        assert!(limit.allow(meta(), t0 + std::time::Duration::from_secs(31)));
+        assert!(limit.allow(other(), t0));
+        assert!(limit.allow(other(), t0));
+    }
+}

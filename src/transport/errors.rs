@@ -85,6 +85,15 @@ impl ApiError {
         )
     }
 
+    /// 500 for a handler that panicked (the panic is in the server log).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error",
+            "The server could not complete the request; its log names the request id.",
+        )
+    }
+
     /// 404 for a path no resource serves. Zaqar's title; Zaqar sends no description, ours
     /// does, so that every error body has both fields.
     pub fn no_route() -> Self {
@@ -191,7 +200,12 @@ impl From<StorageError> for ApiError {
             }
             StorageError::NoPoolForFlavor { .. } => ApiError::invalid(e.to_string()),
             StorageError::Unavailable(cause) => {
-                tracing::error!(error = %cause, "storage unavailable");
+                let request_id = super::access::request_id();
+                tracing::error!(
+                    request_id = request_id.as_deref(),
+                    error = %cause,
+                    "storage unavailable"
+                );
                 ApiError::unavailable()
             }
         }

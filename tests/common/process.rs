@@ -14,6 +14,8 @@ pub struct Server {
     pub url: String,
     /// The startup line saying where it listens and which store it uses.
     pub listening: String,
+    /// The lines logged before that one.
+    pub startup: Vec<String>,
     /// Log lines after the "listening" one.
     pub log: mpsc::Receiver<String>,
 }
@@ -23,7 +25,7 @@ pub fn start(dir: &Path, args: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(args)
         .current_dir(dir)
-        .env("RUST_LOG", "info")
+        .env_remove("RUST_LOG")
         .env_remove("ZAQAR_CONFIG")
         .stderr(Stdio::piped())
         .spawn()
@@ -37,11 +39,13 @@ pub fn start(dir: &Path, args: &[&str]) -> Server {
             }
         }
     });
+    let mut startup = Vec::new();
     let listening = loop {
         let line = rx.recv().expect("server exited before listening");
         if line.contains("listening on") {
             break line;
         }
+        startup.push(line);
     };
     let url = listening
         .split_whitespace()
@@ -52,6 +56,7 @@ pub fn start(dir: &Path, args: &[&str]) -> Server {
         child,
         url,
         listening,
+        startup,
         log: rx,
     }
 }
