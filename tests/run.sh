@@ -56,8 +56,9 @@ step "tests (Redis $REDIS_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 ZAQAR_TEST_REDIS_URI="$REDIS_URI" cargo test --test profiler redis
-# Stops and restarts a Redis of its own while a server uses it.
+# Stops, freezes and restarts a Redis of its own while a server uses it; upgrades layout-1 data.
 ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure redis
+ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test redis_layout
 
 step "tests (MongoDB wire protocol: NX-27017 0.8.1)"
 ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" cargo test --test api --test scale_out
@@ -98,9 +99,12 @@ if [ -f "$transcript_tools/gen-transcript.py" ]; then
     kill "$(cat "$work/redis6399.pid")"
     # Skipped rows belong to later issues (subscriptions' notifications, signed URLs, topics)
     # or record Zaqar bugs: include_claimed without marker, health detail, and the queue that
-    # Zaqar cannot create after it refused a pool (here it is created: 201).
+    # Zaqar cannot create after it refused a pool (here it is created: 201). Zaqar answers
+    # 406 with no body, and 404 (unknown path, /v2 without its slash) and 405 with a title
+    # only; every error of ours has a description too (README, "Differences from Zaqar"), so
+    # those four rows differ in shape on purpose.
     python3 "$transcript_tools/compare-transcripts.py" ../shared/reference/zaqar-v2-transcript.md "$work/ours.md" \
-        --skip 'subscri|signed url|topics|without marker|health with|after the rejected pool'
+        --skip 'subscri|signed url|topics|without marker|health with|after the rejected pool|Accept: text/plain|wrong method|unknown path|no trailing slash'
 else
     step "Zaqar v2 transcript: skipped (no ../shared beside this clone; the HTTP tests hold the same contract)"
 fi

@@ -360,3 +360,45 @@ async fn a_trickled_body_is_cut_at_the_body_timeout() {
     // The server still serves everyone else.
     assert_eq!(api.get("/v2/queues").await.status, 200);
 }
+
+/// Project ids may hold any character Zaqar allows, `:` included: no project id reaches
+/// another project's queues or messages (on Redis, layout 1's keys let project
+/// `6:victim:ids` list and delete project `victim`'s message ids as queue names).
+#[tokio::test]
+async fn project_ids_that_look_like_keys_reach_nothing_of_another_project() {
+    let s = TestServer::start();
+    let mut victim = s.api();
+    victim.project = format!("v{}", uuid::Uuid::new_v4().simple());
+    let ids = victim
+        .post_messages(
+            "queues",
+            json!([{"body": 1}, {"body": 2}, {"body": 3}, {"body": 4}, {"body": 5}]),
+        )
+        .await;
+    let mut attacker = s.api();
+    for project in [
+        format!("{}:{}:ids", victim.project.len(), victim.project),
+        format!("{}:{}:q:queues", victim.project.len(), victim.project),
+        format!("{}:{}", victim.project.len(), victim.project),
+    ] {
+        attacker.project = project;
+        let r = attacker.get("/v2/queues").await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(
+            r.json["queues"],
+            json!([]),
+            "{} sees {r:?}",
+            attacker.project
+        );
+        for id in &ids {
+            attacker.delete(&format!("/v2/queues/{id}")).await;
+        }
+        attacker.delete("/v2/queues/queues").await;
+        attacker
+            .delete(&format!("/v2/queues/queues/messages?ids={}", ids.join(",")))
+            .await;
+    }
+    let r = victim.get("/v2/queues/queues/messages?echo=true").await;
+    assert_eq!(r.ids(), ids, "the victim's messages are all there");
+    assert_eq!(victim.stats("queues").await["total"], 5);
+}

@@ -3,15 +3,20 @@
 //! Every operation that reads and then writes runs as one Lua script (loaded once, called by
 //! SHA; `redis::Script` falls back to EVAL after a restart), so it is atomic: a message is
 //! never handed to two live claims however many servers share the Redis. Keys are namespaced
-//! by queue and project (`zq:<queue>:<len(project)>:<project>`, unambiguous because queue
-//! names hold no `:`); message hashes expire by themselves (PEXPIREAT) and reads skip and
-//! drop whatever has expired, so expiry is exact at read time. The layout is documented in
+//! by project and queue (`zq2:<len(project)>:<project>:q:<queue>`: the length prefix keeps
+//! any project id, `:` included, from reaching into another project's keys, and queue names
+//! hold no `:`). Indexes (free, claimed, delayed, by expiry) let every script start where
+//! its answer is instead of walking the queue, so none runs in time proportional to the
+//! queue's depth; message hashes expire by themselves (PEXPIREAT) and every read checks a
+//! message's own expiry, so expiry is exact at read time. The layout is documented in
 //! `redis/scripts.lua`, the prelude of every script. Derived keys are built inside the
 //! scripts, so this targets a single Redis (or a primary), not Redis Cluster.
 //!
 //! - [`control`]: the control store (pools, flavors, catalog) on the same Redis.
+//! - [`layout`]: the version of the key layout, and the upgrade from layout 1.
 
 pub mod control;
+pub mod layout;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -62,25 +67,40 @@ for i = 0, n - 1 do
   local ttl = (t == '') and ttl_d or tonumber(t)
   local delay = (d == '') and delay_d or tonumber(d)
   local seq = redis.call('INCR', P .. ':seq')
-  local e = now + ttl * 1000
+  local e, v = now + ttl * 1000, now + delay * 1000
   redis.call('HSET', mkey(id), 's', seq, 'b', body, 't', ttl, 'c', now, 'e', e,
-    'v', now + delay * 1000, 'cl', client, 'ci', '', 'ce', 0, 'n', 0, 'ct', 0, 'cc', 0)
+    'v', v, 'cl', client, 'ci', '', 'ce', 0, 'n', 0, 'ct', 0, 'cc', 0)
   redis.call('PEXPIREAT', mkey(id), e)
   redis.call('ZADD', IDS, seq, id)
+  redis.call('ZADD', EXP, e, id)
+  if v > now then redis.call('ZADD', LATER, v, id) else redis.call('ZADD', FREE, seq, id) end
 end
 return {'ok', 0}
 "#
 );
 
+const CREATE_QUEUE: &str = lua!(
+    r#"
+local created = redis.call('SET', P .. ':meta', ARGV[3], 'NX')
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+if created then return 1 end
+return 0
+"#
+);
+
 const LIST: &str = lua!(
     r#"
+tidy()
 local after = 0
 if ARGV[8] == 'seq' then after = tonumber(ARGV[2])
 elseif ARGV[2] ~= '' then after = redis.call('ZSCORE', IDS, ARGV[2]) or 0 end
 local limit, echo, claimed, delayed, client =
   tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1', ARGV[7]
+-- Without claimed or delayed messages, the free index holds exactly the candidates.
+local index = IDS
+if not claimed and not delayed then index = FREE end
 local res = {}
-scan(after, function(m)
+scan(index, after, function(m)
   if (echo or m.cl ~= client) and (claimed or not held(m)) and (delayed or m.v <= now) then
     res[#res + 1] = out(m)
   end
@@ -112,7 +132,7 @@ elseif not (held(m) and m.ci == claim) then
   if claim_is_live(claim) then return 'not_claimed_by' end
   return 'claim_not_valid'
 end
-remove(m)
+forget(m.id)
 return 'ok'
 "#
 );
@@ -120,8 +140,7 @@ return 'ok'
 const DELETE_MANY: &str = lua!(
     r#"
 for i = 2, #ARGV do
-  redis.call('DEL', mkey(ARGV[i]))
-  redis.call('ZREM', IDS, ARGV[i])
+  if redis.call('ZSCORE', IDS, ARGV[i]) then forget(ARGV[i]) end
 end
 return 'ok'
 "#
@@ -129,11 +148,12 @@ return 'ok'
 
 const POP: &str = lua!(
     r#"
+tidy()
 local limit, res = tonumber(ARGV[2]), {}
-scan(0, function(m)
+scan(FREE, 0, function(m)
   if not held(m) and m.v <= now then
     res[#res + 1] = out(m)
-    remove(m)
+    forget(m.id)
   end
   return #res < limit
 end)
@@ -143,15 +163,19 @@ return cjson.encode(res)
 
 const CLAIM: &str = lua!(
     r#"
+tidy()
 local cid, ttl, grace, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ce, keep = now + ttl * 1000, now + (ttl + grace) * 1000
 local set = P .. ':c:' .. cid
 local res = {}
-scan(0, function(m)
+scan(FREE, 0, function(m)
   if not held(m) and m.v <= now then
     local e = math.max(m.e, keep)
     redis.call('HSET', mkey(m.id), 'ci', cid, 'ce', ce, 'ct', ttl, 'cc', now, 'n', m.n + 1, 'e', e)
     redis.call('PEXPIREAT', mkey(m.id), e)
+    redis.call('ZADD', EXP, e, m.id)
+    redis.call('ZREM', FREE, m.id)
+    redis.call('ZADD', HELD, ce, m.id)
     redis.call('SADD', set, m.id)
     m.ci, m.ce, m.ct, m.cc, m.n, m.e = cid, ce, ttl, now, m.n + 1, e
     res[#res + 1] = out(m)
@@ -185,6 +209,8 @@ for _, id in ipairs(redis.call('SMEMBERS', set)) do
     local e = math.max(m.e, keep)
     redis.call('HSET', mkey(id), 'ce', ce, 'ct', ttl, 'cc', now, 'e', e)
     redis.call('PEXPIREAT', mkey(id), e)
+    redis.call('ZADD', EXP, e, id)
+    redis.call('ZADD', HELD, ce, id)
     renewed = renewed + 1
   end
 end
@@ -199,7 +225,10 @@ local cid = ARGV[2]
 local set = P .. ':c:' .. cid
 for _, id in ipairs(redis.call('SMEMBERS', set)) do
   local m = load(id)
-  if m and m.ci == cid then redis.call('HSET', mkey(id), 'ci', '', 'ce', 0) end
+  if m and m.ci == cid then
+    redis.call('HSET', mkey(id), 'ci', '', 'ce', 0)
+    free_again(id, HELD)
+  end
 end
 redis.call('DEL', set)
 return 'ok'
@@ -208,31 +237,37 @@ return 'ok'
 
 const STATS: &str = lua!(
     r#"
-local total, claimed, first, last = 0, 0, false, false
-scan(0, function(m)
-  total = total + 1
-  if held(m) then claimed = claimed + 1 end
-  if not first then first = out(m) end
-  last = out(m)
-end)
-return cjson.encode({total, claimed, first, last})
+tidy()
+local total = redis.call('ZCOUNT', EXP, '(' .. now, '+inf')
+local claimed = redis.call('ZCOUNT', HELD, '(' .. now, '+inf')
+return cjson.encode({total, claimed, edge(false), edge(true)})
 "#
 );
 
+// Removes at most BUDGET unclaimed messages; the Rust side calls it until none is left, so
+// that purging a deep queue never blocks Redis for long.
 const PURGE: &str = lua!(
     r#"
-scan(0, function(m)
-  if not held(m) then remove(m) end
-end)
-return 'ok'
+tidy()
+local removed = 0
+for _, index in ipairs({FREE, LATER}) do
+  for _, id in ipairs(redis.call('ZRANGE', index, 0, BUDGET - removed - 1)) do
+    forget(id)
+    removed = removed + 1
+  end
+  if removed >= BUDGET then break end
+end
+return removed
 "#
 );
 
+// Constant work whatever the queue's depth: the indexes are unlinked (freed in the
+// background by Redis), and the message hashes, unreachable without P:ids, expire by
+// themselves.
 const DELETE_QUEUE: &str = lua!(
     r#"
-scan(0, function(m) remove(m) end)
 for _, id in ipairs(redis.call('HVALS', P .. ':subs')) do redis.call('DEL', P .. ':s:' .. id) end
-redis.call('DEL', IDS, P .. ':seq', P .. ':meta', P .. ':subs')
+redis.call('UNLINK', IDS, EXP, FREE, HELD, LATER, P .. ':seq', P .. ':meta', P .. ':subs')
 redis.call('ZREM', KEYS[2], ARGV[2])
 return 'ok'
 "#
@@ -317,6 +352,7 @@ return 'ok'
 /// The compiled scripts (their SHA is computed once).
 struct Scripts {
     post: Script,
+    create_queue: Script,
     list: Script,
     get: Script,
     delete: Script,
@@ -340,6 +376,7 @@ fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
         post: Script::new(POST),
+        create_queue: Script::new(CREATE_QUEUE),
         list: Script::new(LIST),
         get: Script::new(GET),
         delete: Script::new(DELETE),
@@ -359,6 +396,9 @@ fn scripts() -> &'static Scripts {
         sub_delete: Script::new(SUB_DELETE),
     })
 }
+
+/// Messages one call of the purge script removes at most (`BUDGET` in scripts.lua).
+const PURGE_BUDGET: i64 = 1000;
 
 /// A message as the scripts return it (see `out` in scripts.lua).
 #[derive(Deserialize)]
@@ -386,23 +426,33 @@ pub struct RedisStore {
     clock: Clock,
     defaults: QueueDefaults,
     timeout: Duration,
+    /// Set once the data is in the current key layout (see [`layout`]): checked, and
+    /// upgraded if need be, before the first command that reaches Redis.
+    layout: tokio::sync::OnceCell<()>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StorageError {
     StorageError::Unavailable(format!("redis: {e}"))
 }
 
+/// The version of the key layout below, kept in [`LAYOUT_KEY`].
+const LAYOUT: i64 = 2;
+const LAYOUT_KEY: &str = "zq:layout";
+
+/// Every key of a project starts with this: the project id length-prefixed, so that no
+/// project id (which may hold any character, `:` included) can reach into another's keys.
+fn project_key(project: &str) -> String {
+    format!("zq2:{}:{project}", project.len())
+}
+
+/// The key prefix of a queue: the project's, then `:q:` and the queue name (which holds no
+/// `:`), so that what follows (`:meta`, `:ids`, `:m:<id>`, ...) is unambiguous too.
 fn prefix(queue: &QueueId) -> String {
-    format!(
-        "zq:{}:{}:{}",
-        queue.name,
-        queue.project.len(),
-        queue.project
-    )
+    format!("{}:q:{}", project_key(&queue.project), queue.name)
 }
 
 fn queues_key(project: &str) -> String {
-    format!("zq:queues:{project}")
+    format!("{}:queues", project_key(project))
 }
 
 /// cjson writes an empty Lua table as `{}`: that is an empty list here.
@@ -435,6 +485,7 @@ impl RedisStore {
             clock,
             defaults,
             timeout: opts.command_timeout,
+            layout: tokio::sync::OnceCell::new(),
         };
         if let Err(e) = store.ping().await {
             tracing::warn!(
@@ -492,6 +543,7 @@ impl RedisStore {
         keys: &[String],
         args: impl ToRedisArgs,
     ) -> Result<T> {
+        self.ready().await?;
         let mut invocation = script.prepare_invoke();
         for k in keys {
             invocation.key(k);
@@ -510,6 +562,17 @@ impl RedisStore {
 
     /// Runs one plain command under a time bound, in a span of its own when traced.
     async fn command<T: FromRedisValue>(&self, cmd: redis::Cmd, name: &'static str) -> Result<T> {
+        self.ready().await?;
+        self.raw_command(cmd, name).await
+    }
+
+    /// [`Self::command`] without waiting for the key layout to be current (the upgrade
+    /// itself runs on it).
+    async fn raw_command<T: FromRedisValue>(
+        &self,
+        cmd: redis::Cmd,
+        name: &'static str,
+    ) -> Result<T> {
         let run = async {
             let mut conn = self.pool.get().await.map_err(unavailable)?;
             cmd.query_async::<T>(&mut *conn).await.map_err(unavailable)
@@ -535,15 +598,16 @@ impl DataStore for RedisStore {
     }
 
     async fn create_queue(&self, queue: &QueueId, metadata: Metadata) -> Result<bool> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{}:meta", prefix(queue)))
-            .arg(serde_json::Value::Object(metadata).to_string())
-            .arg("NX");
-        let set: Option<String> = self.command(cmd, "SET").await?;
-        let mut add = redis::cmd("ZADD");
-        add.arg(queues_key(&queue.project)).arg(0).arg(&queue.name);
-        let _: i64 = self.command(add, "ZADD").await?;
-        Ok(set.is_some())
+        let keys = [prefix(queue), queues_key(&queue.project)];
+        let args = (
+            self.clock.now_ms(),
+            &queue.name,
+            serde_json::Value::Object(metadata).to_string(),
+        );
+        let created: i64 = self
+            .eval("create_queue", &scripts().create_queue, &keys, args)
+            .await?;
+        Ok(created == 1)
     }
 
     async fn queue_metadata(&self, queue: &QueueId) -> Result<Option<Metadata>> {
@@ -651,9 +715,21 @@ impl DataStore for RedisStore {
     ) -> Result<()> {
         let now = self.clock.now_ms();
         if messages {
-            let _: String = self
-                .eval("purge", &scripts().purge, &[prefix(queue)], now)
-                .await?;
+            // Each call removes a bounded number; a concurrent producer cannot keep this
+            // going for ever, since what it posts after the purge began may stay.
+            let before: i64 = {
+                let mut cmd = redis::cmd("ZCARD");
+                cmd.arg(format!("{}:ids", prefix(queue)));
+                self.command(cmd, "ZCARD").await?
+            };
+            for _ in 0..=before / PURGE_BUDGET + 1 {
+                let removed: i64 = self
+                    .eval("purge", &scripts().purge, &[prefix(queue)], now)
+                    .await?;
+                if removed < PURGE_BUDGET {
+                    break;
+                }
+            }
         }
         if subscriptions {
             for sub in self.list_subscriptions(queue, None, u32::MAX).await? {

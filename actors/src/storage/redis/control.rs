@@ -18,7 +18,7 @@ use crate::model::QueueId;
 
 const POOLS: &str = "zc:pools";
 const FLAVORS: &str = "zc:flavors";
-const CATALOG: &str = "zc:catalog";
+pub(super) const CATALOG: &str = "zc:catalog";
 const COUNTS: &str = "zc:catalog:counts";
 
 const PLACE: &str = r#"

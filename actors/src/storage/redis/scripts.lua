@@ -1,17 +1,37 @@
 -- Shared prelude of every message script (the Rust side prepends it to each script body).
--- KEYS[1] is the queue's key prefix; ARGV[1] is "now" in milliseconds since the epoch.
+-- KEYS[1] is the queue's key prefix P; ARGV[1] is "now" in milliseconds since the epoch.
+--
 -- A message is a hash P:m:<id> with fields s (seq), b (body), t (ttl s), c (created ms),
 -- e (expires ms), v (visible from ms), cl (client id), ci (claim id), ce (claim expires ms),
--- ct (claim ttl s), cc (claim created ms), n (claim count). P:ids orders ids by seq (FIFO).
+-- ct (claim ttl s), cc (claim created ms), n (claim count). It belongs to the queue while
+-- its id is in P:ids; a hash left behind by a deleted queue expires by itself and is never
+-- read, since every read goes through P:ids.
+--
+-- Indexes, so that no script walks the queue from its head:
+--   P:ids   id -> seq           every message (FIFO order, markers, stats' oldest/newest)
+--   P:exp   id -> expires ms    counts live messages; finds the expired ones
+--   P:free  id -> seq           unclaimed messages already visible: what claims, pops and
+--                               default listings take, in FIFO order
+--   P:held  id -> claim expires claimed messages; counts live claims
+--   P:later id -> visible ms    delayed messages, not visible yet
+-- A message is in exactly one of free, held and later. Time moves messages between them
+-- (a claim ends, a delay passes, a message expires) without any write: `tidy` catches up
+-- with at most BUDGET of each per call, so one call's work stays bounded however large the
+-- backlog. Correctness at read time never depends on it: every message taken from an index
+-- is checked against its own fields.
+--
 -- A claim is the set P:c:<claim id> of the messages it took; whether it still holds one is
 -- read from the message itself (ci, ce).
 local P = KEYS[1]
 local now = tonumber(ARGV[1])
-local IDS = P .. ':ids'
+local IDS, EXP, FREE, HELD, LATER = P .. ':ids', P .. ':exp', P .. ':free', P .. ':held', P .. ':later'
+local BUDGET = 1000
 
 local function mkey(id) return P .. ':m:' .. id end
 
+-- The live message `id` of this queue, or nil (expired, gone, or never this queue's).
 local function load(id)
+  if not redis.call('ZSCORE', IDS, id) then return nil end
   local f = redis.call('HMGET', mkey(id), 's', 'b', 't', 'c', 'e', 'v', 'cl', 'ci', 'ce', 'n', 'ct', 'cc')
   if not f[1] then return nil end
   local e = tonumber(f[5])
@@ -28,19 +48,50 @@ local function out(m)
   return {m.s, m.id, m.b, m.t, m.c, held(m) and m.ci or '', m.n, m.ct, m.cc}
 end
 
--- Visits live messages in FIFO order after seq `after` until `visit` answers false;
--- ids whose message expired or vanished are dropped on the way.
-local function scan(after, visit)
+-- Removes a message from the queue: its hash and every index.
+local function forget(id)
+  redis.call('DEL', mkey(id))
+  redis.call('ZREM', IDS, id)
+  redis.call('ZREM', EXP, id)
+  redis.call('ZREM', FREE, id)
+  redis.call('ZREM', HELD, id)
+  redis.call('ZREM', LATER, id)
+end
+
+-- Files a message whose claim ended or whose delay passed as free (if it is still here).
+local function free_again(id, index)
+  redis.call('ZREM', index, id)
+  local seq = redis.call('ZSCORE', IDS, id)
+  if seq then redis.call('ZADD', FREE, seq, id) end
+end
+
+-- Catches the indexes up with time: expired messages go, ended claims and passed delays
+-- make messages free. At most BUDGET of each.
+local function tidy()
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXP, '-inf', now, 'LIMIT', 0, BUDGET)) do
+    forget(id)
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', HELD, '-inf', now, 'LIMIT', 0, BUDGET)) do
+    free_again(id, HELD)
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', LATER, '-inf', now, 'LIMIT', 0, BUDGET)) do
+    free_again(id, LATER)
+  end
+end
+
+-- Visits the live messages of `index` (scored by seq) in FIFO order after seq `after`,
+-- until `visit` answers false; entries whose message has expired are dropped on the way.
+local function scan(index, after, visit)
   local cursor = '(' .. after
   while true do
-    local batch = redis.call('ZRANGEBYSCORE', IDS, cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
+    local batch = redis.call('ZRANGEBYSCORE', index, cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
     if #batch == 0 then return end
     for i = 1, #batch, 2 do
       local id = batch[i]
       cursor = '(' .. batch[i + 1]
       local m = load(id)
       if not m then
-        redis.call('ZREM', IDS, id)
+        forget(id)
       elseif visit(m) == false then
         return
       end
@@ -48,9 +99,18 @@ local function scan(after, visit)
   end
 end
 
-local function remove(m)
-  redis.call('DEL', mkey(m.id))
-  redis.call('ZREM', IDS, m.id)
+-- The first live message of P:ids from the head (`rev` false) or the tail (`rev` true).
+local function edge(rev)
+  while true do
+    local ids
+    if rev then ids = redis.call('ZREVRANGE', IDS, 0, 99) else ids = redis.call('ZRANGE', IDS, 0, 99) end
+    if #ids == 0 then return false end
+    for _, id in ipairs(ids) do
+      local m = load(id)
+      if m then return out(m) end
+      forget(id)
+    end
+  end
 end
 
 local function claim_is_live(cid)
