@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Actor;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use thiserror::Error;
 use tracing_actix_web::TracingLogger;
 use zaqar_actors::pooling::PoolingOptions;
@@ -19,7 +19,7 @@ use zaqar_actors::{Clock, DataStore, PoolRouter, PoolSet, StorageError};
 
 use crate::conf::{Config, ConfigError};
 use crate::transport::validation::Validator;
-use crate::transport::{access, admin_routes, common_headers, no_route, routes, AppState};
+use crate::transport::{access, admin_routes, common_headers, no_route, routes, wire, AppState};
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -133,7 +133,7 @@ pub async fn run(
             addr: conf.server.bind.clone(),
             source,
         })?;
-    let mut server = HttpServer::new(move || {
+    let make_app = move || {
         // Runs once per worker, on the worker's thread: its actors live there too.
         let router = PoolRouter::new(pools.clone(), capacity).start();
         let state = web::Data::new(AppState {
@@ -164,15 +164,36 @@ pub async fn run(
             .wrap_fn(access::access_log)
             .wrap(TracingLogger::default());
         app
-    })
-    .shutdown_timeout(10)
-    .client_request_timeout(Duration::from_secs(conf.server.client_request_timeout))
-    .max_connections(conf.server.max_connections);
+    };
+    // actix-web's HttpServer, assembled from its parts, so that each connection can be
+    // wrapped (transport::wire gives actix-http's own error answers a JSON body).
+    let head_timeout = conf.server.client_request_timeout;
+    let mut builder = actix_server::Server::build()
+        .shutdown_timeout(10)
+        .max_concurrent_connections(conf.server.max_connections);
     if conf.server.workers > 0 {
-        server = server.workers(conf.server.workers);
+        builder = builder.workers(conf.server.workers);
     }
-    let server = server
-        .listen(listener)
+    let server = builder
+        .listen("zaqar-http", listener, move || {
+            use actix_service::{IntoServiceFactory, ServiceFactoryExt};
+            let app = make_app().into_factory().map_err(|e| e.error_response());
+            let http = actix_http::HttpService::build()
+                .client_request_timeout(Duration::from_secs(head_timeout))
+                .local_addr(addr)
+                .h1(actix_service::map_config(app, move |_| {
+                    actix_web::dev::AppConfig::default()
+                }));
+            actix_service::fn_service(move |io: actix_rt::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                let _ = io.set_nodelay(true);
+                std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                    wire::ErrorBodies::new(io, head_timeout),
+                    peer,
+                )))
+            })
+            .and_then(http)
+        })
         .map_err(|source| StartupError::Listen {
             addr: addr.to_string(),
             source,

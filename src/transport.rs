@@ -10,12 +10,14 @@
 //! - [`extract`]: request context (`Client-ID`, `X-Project-ID`), query, body.
 //! - [`validation`]: limits and Zaqar's error texts.
 //! - [`v2`]: the resources.
+//! - [`wire`]: JSON bodies for the protocol errors actix-http answers by itself.
 
 pub mod access;
 pub mod errors;
 pub mod extract;
 pub mod v2;
 pub mod validation;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -402,3 +402,57 @@ async fn project_ids_that_look_like_keys_reach_nothing_of_another_project() {
     assert_eq!(r.ids(), ids, "the victim's messages are all there");
     assert_eq!(victim.stats("queues").await["total"], 5);
 }
+
+/// Sends raw bytes and reads the answer until the server closes the connection.
+async fn raw_exchange(url: &str, request: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        conn.write_all(&request).unwrap();
+        let mut answer = Vec::new();
+        // The server may close while we still write (431): read what it answered.
+        let _ = conn.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+fn json_body_of(answer: &str) -> serde_json::Value {
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap_or(("", ""));
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not a JSON body: {answer}"))
+}
+
+/// The answers actix-http writes by itself (broken syntax, oversized headers, headers too
+/// slow) carry the Zaqar error body too.
+#[tokio::test]
+async fn protocol_errors_have_json_bodies() {
+    let s = TestServer::start_with(|c| c.server.client_request_timeout = 1);
+    let answer = raw_exchange(&s.url, b"THIS IS NOT HTTP\r\n\r\n".to_vec()).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/json"),
+        "{answer}"
+    );
+    assert_eq!(json_body_of(&answer)["title"], "Malformed request");
+
+    let mut huge = b"GET /v2/queues HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 300_000));
+    huge.extend(b"\r\n\r\n");
+    let answer = raw_exchange(&s.url, huge).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert_eq!(
+        json_body_of(&answer)["title"],
+        "Request header fields too large"
+    );
+
+    // Headers that stop half way: cut at client_request_timeout.
+    let answer = raw_exchange(&s.url, b"GET /v2/queues HTTP/1.1\r\nHost: x\r\n".to_vec()).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = json_body_of(&answer);
+    assert_eq!(body["title"], "Request timeout");
+    assert!(body["description"].is_string());
+}
