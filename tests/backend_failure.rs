@@ -265,3 +265,33 @@ async fn postgres_down_at_start() {
     assert!(recovered, "service did not start once PostgreSQL was up");
     assert_eq!(api.post_messages("q", json!([{"body": 1}])).await.len(), 1);
 }
+
+/// While a backend refuses connections, requests answer 503 at once rather than after the
+/// acquire timeout: with an acquire timeout of an hour, waiting for it would fail the test
+/// on the HTTP client's minute. (The timeout still applies to a backend that is slow.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_fail_fast() {
+    for store in refusing_stores() {
+        let s = TestServer::start_with(|c| {
+            c.storage.message_store = store.clone();
+            c.storage.acquire_timeout = 3600;
+            c.storage.command_timeout = 3600;
+        });
+        let api = s.api();
+        for _ in 0..3 {
+            api.post("/v2/queues/q/messages", json!({"messages": [{"body": 1}]}))
+                .await
+                .assert_error(503, "Service temporarily unavailable");
+        }
+    }
+}
+
+/// A store URI of each networked backend on a port where nothing listens.
+fn refusing_stores() -> Vec<String> {
+    let port = free_port();
+    vec![
+        format!("postgres://zaqar@127.0.0.1:{port}/zaqar"),
+        format!("redis://127.0.0.1:{port}/0"),
+        format!("mongodb://127.0.0.1:{port}/zaqar?directConnection=true&serverSelectionTimeoutMS=3600000"),
+    ]
+}

@@ -12,11 +12,13 @@
 //! - [`mongo`]: MongoDB on the official driver.
 //! - [`faulty`]: a store whose every call fails, for testing the 503 path.
 //! - [`open`]: opening any of them from its URI.
+//! - [`reach`]: failing fast while a backend refuses connections.
 
 pub mod actor;
 pub mod faulty;
 pub mod mongo;
 pub mod open;
+pub mod reach;
 pub mod redis;
 pub mod sql;
 

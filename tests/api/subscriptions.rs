@@ -28,13 +28,23 @@ async fn subscription_lifecycle() {
     assert_eq!(r.json["subscription_id"], id.as_str());
 
     let r = api.get(base).await;
+    // Its age is read from the wall clock (a slow backend may take a second to answer):
+    // moved forward by the server's clock, it grows by as much.
+    let mut listed = r.json["subscriptions"][0].clone();
+    let age = listed["age"].as_i64().expect("an integer age");
+    listed["age"] = json!(0);
     assert_eq!(
-        r.json["subscriptions"][0],
+        listed,
         json!({
             "id": id, "source": "demo", "subscriber": "http://127.0.0.1:9/hook",
             "ttl": 3600, "age": 0, "options": {"k": "v"}, "confirmed": false
         })
     );
+    s.clock.advance(std::time::Duration::from_secs(120));
+    let later = api.get(base).await.json["subscriptions"][0]["age"]
+        .as_i64()
+        .unwrap();
+    assert!(later >= age + 120, "age {age} then {later}");
     let one = format!("{base}/{id}");
     assert_eq!(
         api.call(Method::PATCH, &one, Some(json!({"ttl": 7200})))

@@ -29,6 +29,7 @@ use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
     QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
+use crate::storage::reach::Reachability;
 use crate::storage::DataStore;
 
 /// Connection settings of the MongoDB store.
@@ -53,6 +54,8 @@ pub struct MongoStore {
     command_timeout: Duration,
     /// Set once the indexes exist (see `ready`).
     indexed: tokio::sync::OnceCell<()>,
+    /// The servers' addresses, to fail fast while all of them refuse connections.
+    reach: Reachability,
     defaults: QueueDefaults,
 }
 
@@ -96,6 +99,16 @@ impl MongoStore {
         defaults: QueueDefaults,
     ) -> Result<Self> {
         let mut options = ClientOptions::parse(&opts.uri).await.map_err(unavailable)?;
+        let addrs = options
+            .hosts
+            .iter()
+            .filter_map(|h| match h {
+                mongodb::options::ServerAddress::Tcp { host, port } => {
+                    Some((host.clone(), port.unwrap_or(27017)))
+                }
+                _ => None,
+            })
+            .collect();
         options.max_pool_size = Some(opts.pool_size.max(1));
         options.server_selection_timeout = Some(opts.timeout);
         options.connect_timeout = Some(opts.timeout);
@@ -114,11 +127,18 @@ impl MongoStore {
             clock,
             command_timeout: opts.command_timeout,
             indexed: tokio::sync::OnceCell::new(),
+            reach: Reachability::new(addrs),
             defaults,
         };
         // The client connects on demand; the indexes (two of them unique, so needed for
         // correctness) are made before the first operation that reaches the server.
-        if let Err(e) = store.ready().await {
+        let ready = async {
+            tokio::select! {
+                ready = store.ready() => ready,
+                refusal = store.reach.refusal() => Err(refusal),
+            }
+        };
+        if let Err(e) = ready.await {
             tracing::warn!(
                 store = %crate::storage::open::redact_uri(&opts.uri),
                 error = %e,
@@ -228,19 +248,44 @@ impl MongoStore {
         command: &'static str,
         run: impl std::future::IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> mongodb::error::Result<T> {
-        if let Err(e) = self.ready().await {
-            return Err(std::io::Error::other(e.to_string()).into());
+        let as_mongo = |e: StorageError| std::io::Error::other(e.to_string()).into();
+        let ready = async {
+            self.reach.check().await?;
+            tokio::select! {
+                ready = self.ready() => ready,
+                refusal = self.reach.refusal() => Err(refusal),
+            }
+        };
+        if let Err(e) = ready.await {
+            self.reach.failed().await;
+            return Err(as_mongo(e));
         }
         let run = db_call(DbSystem::MongoDb, command, None, run);
-        tokio::time::timeout(self.command_timeout, run)
-            .await
-            .unwrap_or_else(|_| {
-                let late = format!(
-                    "{command} took longer than {} s",
-                    self.command_timeout.as_secs_f64()
-                );
-                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, late).into())
-            })
+        let bounded = async {
+            tokio::time::timeout(self.command_timeout, run)
+                .await
+                .unwrap_or_else(|_| {
+                    let late = format!(
+                        "{command} took longer than {} s",
+                        self.command_timeout.as_secs_f64()
+                    );
+                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, late).into())
+                })
+        };
+        let done = tokio::select! {
+            done = bounded => done,
+            refusal = self.reach.refusal() => Err(as_mongo(refusal)),
+        };
+        if done.as_ref().is_err_and(|e| {
+            matches!(
+                *e.kind,
+                mongodb::error::ErrorKind::Io(_)
+                    | mongodb::error::ErrorKind::ServerSelection { .. }
+            )
+        }) {
+            self.reach.failed().await;
+        }
+        done
     }
 }
 

@@ -35,6 +35,7 @@ use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
     QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
+use crate::storage::reach::Reachability;
 use crate::storage::{bounded, DataStore};
 
 macro_rules! lua {
@@ -429,10 +430,23 @@ pub struct RedisStore {
     /// Set once the data is in the current key layout (see [`layout`]): checked, and
     /// upgraded if need be, before the first command that reaches Redis.
     layout: tokio::sync::OnceCell<()>,
+    /// Redis's address, to fail fast while it refuses connections.
+    reach: Reachability,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StorageError {
     StorageError::Unavailable(format!("redis: {e}"))
+}
+
+/// The host and port of a `redis://` URI (none for a Unix socket).
+fn redis_addr(uri: &str) -> Option<(String, u16)> {
+    use redis::{ConnectionAddr, IntoConnectionInfo};
+    match uri.into_connection_info().ok()?.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            Some((host.clone(), *port))
+        }
+        _ => None,
+    }
 }
 
 /// The version of the key layout below, kept in [`LAYOUT_KEY`].
@@ -486,6 +500,7 @@ impl RedisStore {
             defaults,
             timeout: opts.command_timeout,
             layout: tokio::sync::OnceCell::new(),
+            reach: Reachability::new(redis_addr(&opts.uri).into_iter().collect()),
         };
         if let Err(e) = store.ping().await {
             tracing::warn!(
@@ -556,7 +571,7 @@ impl RedisStore {
                 .await
                 .map_err(unavailable)
         };
-        let run = bounded(self.timeout, name, run);
+        let run = self.reach.guard(bounded(self.timeout, name, run));
         db_call(DbSystem::Redis, "EVALSHA", Some(name), run).await
     }
 
@@ -577,7 +592,7 @@ impl RedisStore {
             let mut conn = self.pool.get().await.map_err(unavailable)?;
             cmd.query_async::<T>(&mut *conn).await.map_err(unavailable)
         };
-        let run = bounded(self.timeout, name, run);
+        let run = self.reach.guard(bounded(self.timeout, name, run));
         db_call(DbSystem::Redis, name, Some(name), run).await
     }
 }

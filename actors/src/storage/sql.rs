@@ -38,6 +38,7 @@ use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
     QueueId, QueueSettings, QueueStats, Subscription, SubscriptionUpdate,
 };
+use crate::storage::reach::Reachability;
 use crate::storage::{bounded, DataStore};
 
 /// Columns every message query selects, in the order [`SqlStore::message`] decodes them.
@@ -69,6 +70,8 @@ pub struct SqlStore {
     /// Set once the schema is migrated. A PostgreSQL that is down when the server starts
     /// is connected lazily: the first statement that finds it up migrates first.
     migrated: tokio::sync::OnceCell<()>,
+    /// PostgreSQL's address, to fail fast while it refuses connections.
+    reach: Reachability,
     /// Settings of recently posted-to queues, so a post is one statement instead of two.
     /// Changes made through this store update it at once; entries older than
     /// [`SETTINGS_FRESHNESS`] are read again, which bounds how long a change made by another
@@ -138,9 +141,10 @@ impl SqlStore {
             defaults,
             command_timeout: opts.command_timeout,
             migrated: tokio::sync::OnceCell::new(),
+            reach: Reachability::new(postgres_addr(&uri).into_iter().collect()),
             settings: Mutex::default(),
         };
-        match store.ready().await {
+        match store.reach.guard(store.ready()).await {
             Ok(()) => {}
             // The embedded file must open at start: a failure there is a configuration error.
             Err(e) if !lazy => return Err(e),
@@ -197,20 +201,28 @@ impl SqlStore {
         sql: &str,
         run: impl std::future::Future<Output = Result<T, sea_orm::DbErr>>,
     ) -> Result<T> {
-        self.ready().await?;
-        bounded(self.command_timeout, "SQL statement", async {
-            Ok(self.traced(sql, run).await?)
-        })
-        .await
+        self.reach
+            .guard(async {
+                self.ready().await?;
+                bounded(self.command_timeout, "SQL statement", async {
+                    Ok(self.traced(sql, run).await?)
+                })
+                .await
+            })
+            .await
     }
 
     /// Opens a transaction, bounded like a statement.
     async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
-        self.ready().await?;
-        bounded(self.command_timeout, "BEGIN", async {
-            Ok(self.db.begin().await?)
-        })
-        .await
+        self.reach
+            .guard(async {
+                self.ready().await?;
+                bounded(self.command_timeout, "BEGIN", async {
+                    Ok(self.db.begin().await?)
+                })
+                .await
+            })
+            .await
     }
 
     async fn commit(&self, txn: sea_orm::DatabaseTransaction) -> Result<()> {
@@ -345,6 +357,17 @@ impl SqlStore {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// The host and port of a `postgres://` URI (none for SQLite, or a Unix socket).
+fn postgres_addr(uri: &str) -> Option<(String, u16)> {
+    use std::str::FromStr;
+    if uri.starts_with("sqlite:") {
+        return None;
+    }
+    let opts = sea_orm::sqlx::postgres::PgConnectOptions::from_str(uri).ok()?;
+    let host = opts.get_host();
+    (!host.starts_with('/')).then(|| (host.to_owned(), opts.get_port()))
 }
 
 /// PostgreSQL's text cannot hold NUL: a bound value with one fails the whole statement,
