@@ -29,8 +29,8 @@ run() { # label binary store
     wait "$pid" 2>/dev/null || true
 }
 
-echo "| backend | operation ($depth messages) | p50 ms | p99 ms |"
-echo "|---|---|---:|---:|"
+echo "| backend | operation ($depth messages) | p50 ms | p99 ms | failed |"
+echo "|---|---|---:|---:|---:|"
 run sqlite target/release/zaqar-server "sqlite://$work/zaqar.db"
 run postgres target/release/zaqar-server "$PG_URI"
 run redis target/release/zaqar-server "$REDIS_URI"

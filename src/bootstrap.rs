@@ -58,6 +58,7 @@ pub async fn open_pools(conf: &Config, clock: Clock) -> Result<PoolSet, StartupE
         timeout: Duration::from_secs(storage.acquire_timeout),
         command_timeout: Duration::from_secs(storage.command_timeout),
         sqlite_synchronous_full: storage.sqlite_synchronous == "full",
+        sqlite_disk_reserve: storage.sqlite_disk_reserve,
         defaults: conf.limits.queue_defaults(),
         clock,
     };

@@ -199,6 +199,9 @@ pub struct StorageConf {
     pub pool_size: u32,
     /// SQLite durability: `normal` (survives a process crash) or `full` (also power loss).
     pub sqlite_synchronous: String,
+    /// Bytes kept aside in `<file>-reserve` beside the SQLite file: released when a delete
+    /// finds the disk full, so that space can still be freed (0: no reserve).
+    pub sqlite_disk_reserve: u64,
     /// Seconds to wait for a pooled connection before answering 503.
     pub acquire_timeout: u64,
     /// Seconds one statement, script or command may take before its request is answered
@@ -215,6 +218,7 @@ impl Default for StorageConf {
             management_store: String::new(),
             pool_size: 8,
             sqlite_synchronous: "normal".into(),
+            sqlite_disk_reserve: 4 * 1024 * 1024,
             acquire_timeout: 5,
             command_timeout: 10,
             gc_interval: 60,

@@ -203,6 +203,7 @@ impl StorageError {
             StorageError::PoolUnreachable { .. } => "pool_unreachable",
             StorageError::InvalidPool(_) => "invalid_pool",
             StorageError::NoPoolForFlavor { .. } => "no_pool_for_flavor",
+            StorageError::Degraded(_) => "degraded",
             StorageError::Unavailable(_) => "unavailable",
         }
     }

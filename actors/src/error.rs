@@ -75,6 +75,11 @@ pub enum StorageError {
     #[error("Flavor {flavor} does not exist or has no pool with a weight above 0")]
     NoPoolForFlavor { flavor: String },
 
+    /// The backend answers but cannot write (its disk is full): reads still work, and
+    /// deletes may free space. The text is for logs only.
+    #[error("storage degraded: {0}")]
+    Degraded(String),
+
     /// The backend could not serve the request (connection lost, timeout, mailbox closed).
     /// The text is for logs only; it never reaches a client.
     #[error("storage unavailable: {0}")]

@@ -140,6 +140,7 @@ impl PoolSet {
                 timeout: Duration::from_secs(5),
                 command_timeout: Duration::from_secs(10),
                 sqlite_synchronous_full: false,
+                sqlite_disk_reserve: 0,
                 defaults: Default::default(),
                 clock: Default::default(),
             },
@@ -514,24 +515,54 @@ impl PoolSet {
     }
 
     /// Whether the catalog and each pool answer, by pool name.
-    pub async fn health(&self) -> (bool, Vec<(String, bool)>) {
+    pub async fn health(&self) -> (bool, Vec<(String, PoolStatus)>) {
         let catalog = match &self.control {
             Some(c) => c.ping().await.is_ok(),
             None => self.default.ping().await.is_ok(),
         };
-        let mut pools = vec![(DEFAULT_POOL.to_owned(), self.default.ping().await.is_ok())];
+        let mut pools = vec![(
+            DEFAULT_POOL.to_owned(),
+            PoolStatus::of(self.default.ping().await),
+        )];
         if self.pooled && catalog {
             if let Ok(all) = self.all_pools().await {
                 for pool in all {
-                    let up = match self.backend(&pool.uri).await {
-                        Ok(backend) => backend.data.ping().await.is_ok(),
-                        Err(_) => false,
+                    let status = match self.backend(&pool.uri).await {
+                        Ok(backend) => PoolStatus::of(backend.data.ping().await),
+                        Err(_) => PoolStatus::Down,
                     };
-                    pools.push((pool.name, up));
+                    pools.push((pool.name, status));
                 }
             }
         }
         (catalog, pools)
+    }
+}
+
+/// How a pool answers its ping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolStatus {
+    Up,
+    /// It answers, but writes fail (a full disk).
+    Degraded,
+    Down,
+}
+
+impl PoolStatus {
+    pub fn of(ping: Result<()>) -> Self {
+        match ping {
+            Ok(()) => PoolStatus::Up,
+            Err(StorageError::Degraded(_)) => PoolStatus::Degraded,
+            Err(_) => PoolStatus::Down,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolStatus::Up => "ok",
+            PoolStatus::Degraded => "degraded",
+            PoolStatus::Down => "down",
+        }
     }
 }
 

@@ -199,6 +199,18 @@ impl From<StorageError> for ApiError {
                 ApiError::bad_body(e.to_string())
             }
             StorageError::NoPoolForFlavor { .. } => ApiError::invalid(e.to_string()),
+            StorageError::Degraded(cause) => {
+                tracing::error!(
+                    request_id = super::access::request_id().as_deref(),
+                    error = %cause,
+                    "storage degraded"
+                );
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service degraded",
+                    "The storage backend serves reads but refuses writes (its disk may be full); deleting messages or queues may free space.",
+                )
+            }
             StorageError::Unavailable(cause) => {
                 let request_id = super::access::request_id();
                 tracing::error!(

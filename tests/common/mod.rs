@@ -253,6 +253,7 @@ pub fn store_options() -> zaqar_actors::storage::open::OpenOptions {
         timeout: std::time::Duration::from_secs(5),
         command_timeout: std::time::Duration::from_secs(10),
         sqlite_synchronous_full: false,
+        sqlite_disk_reserve: 0,
         defaults: zaqar_actors::model::QueueDefaults::default(),
         clock: Clock::system(),
     }

@@ -33,8 +33,8 @@ pub trait RouterRequest:
 #[derive(Clone, Debug)]
 pub struct HealthReport {
     pub catalog_reachable: bool,
-    /// Each pool by name (the default pool first) and whether it answers.
-    pub pools: Vec<(String, bool)>,
+    /// Each pool by name (the default pool first) and how it answers.
+    pub pools: Vec<(String, crate::pooling::PoolStatus)>,
 }
 
 impl BatchSize for Pool {}

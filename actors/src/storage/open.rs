@@ -25,6 +25,8 @@ pub struct OpenOptions {
     /// Bound on each statement, script or command (`[storage] command_timeout`).
     pub command_timeout: Duration,
     pub sqlite_synchronous_full: bool,
+    /// Bytes kept aside beside an SQLite file for freeing a full disk (0: none).
+    pub sqlite_disk_reserve: u64,
     pub defaults: QueueDefaults,
     pub clock: Clock,
 }
@@ -68,6 +70,7 @@ pub async fn open(uri: &str, opts: &OpenOptions) -> Result<Backend> {
                 sqlite_synchronous_full: opts.sqlite_synchronous_full,
                 acquire_timeout: opts.timeout,
                 command_timeout: opts.command_timeout,
+                sqlite_disk_reserve: opts.sqlite_disk_reserve,
             };
             SqlStore::connect(&sql, clock, defaults).await.map(backend)
         }

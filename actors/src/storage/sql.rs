@@ -13,12 +13,14 @@
 //!
 //! - [`schema`]: tables, indexes and migrations.
 //! - [`control`]: the control store (pools, flavors, catalog) on the same database.
+//! - [`reserve`]: disk space kept aside so that a full disk can be freed by deleting.
 
 pub mod control;
+pub mod reserve;
 pub mod schema;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -59,6 +61,8 @@ pub struct SqlOptions {
     pub acquire_timeout: Duration,
     /// Bound on each statement (and on a transaction's begin and commit).
     pub command_timeout: Duration,
+    /// Bytes kept in reserve beside an SQLite file for freeing a full disk (0: none).
+    pub sqlite_disk_reserve: u64,
 }
 
 pub struct SqlStore {
@@ -72,6 +76,11 @@ pub struct SqlStore {
     migrated: tokio::sync::OnceCell<()>,
     /// PostgreSQL's address, to fail fast while it refuses connections.
     reach: Reachability,
+    /// Why the last write failed, while writes fail for want of disk space: ping then
+    /// reports the store degraded. A write that succeeds clears it.
+    writes_failing: Mutex<Option<String>>,
+    /// SQLite: the space released when a delete finds the disk full.
+    reserve: Option<Arc<reserve::Reserve>>,
     /// Settings of recently posted-to queues, so a post is one statement instead of two.
     /// Changes made through this store update it at once; entries older than
     /// [`SETTINGS_FRESHNESS`] are read again, which bounds how long a change made by another
@@ -94,6 +103,9 @@ impl SqlStore {
     /// Connects, creates the SQLite file's directory if needed, and migrates the schema.
     pub async fn connect(opts: &SqlOptions, clock: Clock, defaults: QueueDefaults) -> Result<Self> {
         let mut uri = opts.uri.clone();
+        let sqlite_path = uri
+            .strip_prefix("sqlite://")
+            .map(|p| p.split('?').next().unwrap_or_default().to_owned());
         if let Some(path) = uri.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or_default();
             if let Some(dir) = std::path::Path::new(path).parent() {
@@ -123,6 +135,9 @@ impl SqlStore {
                 .sqlx_logging(false);
             co.map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(SqliteJournalMode::Wal)
+                    // A WAL of at most ~1 MiB before it is checkpointed: what the disk
+                    // reserve must be able to absorb when the disk is full.
+                    .pragma("wal_autocheckpoint", "256")
                     .synchronous(synchronous)
                     .busy_timeout(Duration::from_secs(10))
                     .create_if_missing(true)
@@ -142,8 +157,19 @@ impl SqlStore {
             command_timeout: opts.command_timeout,
             migrated: tokio::sync::OnceCell::new(),
             reach: Reachability::new(postgres_addr(&uri).into_iter().collect()),
+            writes_failing: Mutex::default(),
+            reserve: sqlite_path
+                .as_deref()
+                .and_then(|path| reserve::Reserve::new(path, opts.sqlite_disk_reserve)),
             settings: Mutex::default(),
         };
+        if let Some(reserve) = &store.reserve {
+            let reserve = reserve.clone();
+            let filled = tokio::task::spawn_blocking(move || reserve.fill()).await;
+            if let Ok(Err(e)) = filled {
+                tracing::warn!(error = %e, "disk reserve for SQLite not written");
+            }
+        }
         match store.reach.guard(store.ready()).await {
             Ok(()) => {}
             // The embedded file must open at start: a failure there is a configuration error.
@@ -181,13 +207,77 @@ impl SqlStore {
     }
 
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
+        let spare = self.spare_for_retry(sql, &values);
         let run = self.db.execute_raw(self.stmt(sql, values));
-        Ok(self.statement(sql, run).await?.rows_affected())
+        let done = match (self.statement(sql, run).await, spare) {
+            (Err(e), Some(values)) if disk_full(&e) => {
+                self.checkpoint().await;
+                let run = self.db.execute_raw(self.stmt(sql, values));
+                self.statement(sql, run).await
+            }
+            (done, _) => done,
+        };
+        Ok(done?.rows_affected())
     }
 
     async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+        let spare = self.spare_for_retry(sql, &values);
         let run = self.db.query_all_raw(self.stmt(sql, values));
-        self.statement(sql, run).await
+        match (self.statement(sql, run).await, spare) {
+            (Err(e), Some(values)) if disk_full(&e) => {
+                self.checkpoint().await;
+                let run = self.db.query_all_raw(self.stmt(sql, values));
+                self.statement(sql, run).await
+            }
+            (done, _) => done,
+        }
+    }
+
+    /// A copy of a SQLite DELETE's values, to run it again after a checkpoint when the disk
+    /// is full: a delete is how space is freed, so it gets a second chance that other
+    /// writes do not need.
+    fn spare_for_retry(&self, sql: &str, values: &[Value]) -> Option<Vec<Value>> {
+        (self.backend == DbBackend::Sqlite && sql.trim_start().starts_with("DELETE"))
+            .then(|| values.to_vec())
+    }
+
+    /// Moves the WAL into the database and truncates it, giving its disk space back; first
+    /// releases the disk reserve, without which a full disk lets neither happen.
+    async fn checkpoint(&self) {
+        if let Some(reserve) = &self.reserve {
+            if reserve.release() {
+                tracing::warn!("disk full: reserve released so that deletes can free space");
+            }
+        }
+        let run = self
+            .db
+            .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)");
+        if let Err(e) = bounded(self.command_timeout, "checkpoint", async { Ok(run.await?) }).await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+
+    /// Notes a write's outcome: a full disk makes the store degraded until a write works.
+    fn note_write<T>(&self, sql: &str, done: &Result<T>) {
+        let verb = sql.split_whitespace().next().unwrap_or("");
+        if !["INSERT", "UPDATE", "DELETE"].contains(&verb) {
+            return;
+        }
+        let mut failing = self
+            .writes_failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match done {
+            Ok(_) => {
+                *failing = None;
+                if let Some(reserve) = &self.reserve {
+                    reserve.restore();
+                }
+            }
+            Err(e) if disk_full(e) => *failing = Some(e.to_string()),
+            Err(_) => {}
+        }
     }
 
     async fn query_one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
@@ -201,7 +291,8 @@ impl SqlStore {
         sql: &str,
         run: impl std::future::Future<Output = Result<T, sea_orm::DbErr>>,
     ) -> Result<T> {
-        self.reach
+        let done = self
+            .reach
             .guard(async {
                 self.ready().await?;
                 bounded(self.command_timeout, "SQL statement", async {
@@ -209,7 +300,9 @@ impl SqlStore {
                 })
                 .await
             })
-            .await
+            .await;
+        self.note_write(sql, &done);
+        done
     }
 
     /// Opens a transaction, bounded like a statement.
@@ -346,6 +439,13 @@ impl SqlStore {
         self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn writes_failing_now(&self) -> Option<String> {
+        self.writes_failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Whether a claim with this id is live in the queue (some live message holds it).
     async fn claim_is_live(&self, queue: &QueueId, id: &str, now: i64) -> Result<bool> {
         let row = self
@@ -357,6 +457,22 @@ impl SqlStore {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// Whether a statement failed for want of disk space: SQLite's SQLITE_FULL, the OS's
+/// ENOSPC, PostgreSQL's disk_full (53100) or its "could not extend file".
+fn disk_full(e: &StorageError) -> bool {
+    let StorageError::Unavailable(text) = e else {
+        return false;
+    };
+    [
+        "database or disk is full",
+        "No space left on device",
+        "53100",
+        "could not extend file",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign))
 }
 
 /// The host and port of a `postgres://` URI (none for SQLite, or a Unix socket).
@@ -411,7 +527,13 @@ impl DataStore for SqlStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.query_one("SELECT 1", vec![]).await.map(|_| ())
+        self.query_one("SELECT 1", vec![]).await?;
+        // Degraded from a write that failed for want of space until one succeeds (a client's,
+        // or garbage collection's): a tiny probe write could pass while posts still fail.
+        match self.writes_failing_now() {
+            Some(why) => Err(StorageError::Degraded(why)),
+            None => Ok(()),
+        }
     }
 
     async fn create_queue(&self, queue: &QueueId, metadata: Metadata) -> Result<bool> {

@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use zaqar_actors::messages::pooling::Health;
 use zaqar_actors::messages::Ping;
+use zaqar_actors::pooling::PoolStatus;
 
 use crate::transport::errors::ApiError;
 use crate::transport::extract::{is_admin, Ctx};
@@ -40,7 +41,8 @@ pub async fn ping(state: web::Data<AppState>, _ctx: Ctx) -> Result<HttpResponse,
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /v2/health`: admin only; whether the catalog and each pool are reachable.
+/// `GET /v2/health`: admin only; whether the catalog and each pool are reachable, and each
+/// pool's status (`ok`, `degraded` while its writes fail, `down`).
 pub async fn health(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -50,14 +52,24 @@ pub async fn health(
         return Err(ApiError::forbidden());
     }
     let report = state.ask(Health {}).await?;
+    let reachable = |s: &PoolStatus| *s != PoolStatus::Down;
     let pools: serde_json::Map<String, serde_json::Value> = report
         .pools
         .iter()
-        .map(|(name, up)| (name.clone(), json!({ "storage_reachable": up })))
+        .map(|(name, s)| {
+            let pool = json!({ "storage_reachable": reachable(s), "status": s.as_str() });
+            (name.clone(), pool)
+        })
         .collect();
+    // The worst of the pools: down, else degraded, else ok.
+    let status = [PoolStatus::Down, PoolStatus::Degraded]
+        .into_iter()
+        .find(|worst| report.pools.iter().any(|(_, s)| s == worst))
+        .unwrap_or(PoolStatus::Up);
     Ok(HttpResponse::Ok().json(json!({
         "catalog_reachable": report.catalog_reachable,
-        "storage_reachable": report.pools.iter().all(|(_, up)| *up),
+        "storage_reachable": report.pools.iter().all(|(_, s)| reachable(s)),
+        "status": status.as_str(),
         "pools": pools,
     })))
 }
