@@ -45,7 +45,7 @@ need "MongoDB (NX-27017)" start_mongo
 trap 'stop_postgres; stop_redis; stop_mongo' EXIT
 
 step "tests (PostgreSQL, $PG_VERSION)"
-ZAQAR_TEST_MESSAGE_STORE="$PG_URI" cargo test --test api --test scale_out --test crash
+ZAQAR_TEST_MESSAGE_STORE="$PG_URI" cargo test --test api --test scale_out --test crash --test fuzz
 ZAQAR_TEST_MESSAGE_STORE="$PG_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 # Stops and restarts this PostgreSQL while a server uses it.
 ZAQAR_TEST_PG_URI="$PG_URI" ZAQAR_TEST_PG_STOP="$PG_STOP_CMD" ZAQAR_TEST_PG_START="$PG_START_CMD" \
@@ -53,7 +53,7 @@ ZAQAR_TEST_PG_URI="$PG_URI" ZAQAR_TEST_PG_STOP="$PG_STOP_CMD" ZAQAR_TEST_PG_STAR
     cargo test --test backend_failure postgres -- --test-threads=1
 
 step "tests (Redis $REDIS_VERSION)"
-ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out --test crash
+ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out --test crash --test fuzz
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 ZAQAR_TEST_REDIS_URI="$REDIS_URI" cargo test --test profiler redis
 # Stops, freezes and restarts a Redis of its own while a server uses it; upgrades layout-1 data.
@@ -61,7 +61,7 @@ ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure redis
 ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test redis_layout
 
 step "tests (MongoDB wire protocol: NX-27017 0.8.1)"
-ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" cargo test --test api --test scale_out --test crash
+ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" cargo test --test api --test scale_out --test crash --test fuzz
 ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 ZAQAR_TEST_MONGO_URI="$MONGO_URI" cargo test --test profiler mongo
 

@@ -74,6 +74,16 @@ impl TestServer {
         }
     }
 
+    /// A client of the server at `url` (not one of ours) for a project of its own.
+    pub fn client_of(url: &str) -> Api {
+        Api {
+            http: client(),
+            base: url.trim_end_matches('/').to_owned(),
+            project: format!("proj-{}", uuid::Uuid::new_v4().simple()),
+            client_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
     /// A client for a project of its own.
     pub fn api(&self) -> Api {
         Api {
