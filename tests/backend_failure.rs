@@ -16,8 +16,7 @@ use common::{free_port, start_redis, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_then_back() {
-    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
-        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+    let Some(binary) = common::redis_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -69,15 +68,8 @@ async fn outage(api: &common::Api, stop: impl FnOnce(), start: impl FnOnce()) {
     }
     assert_eq!(api.get("/v2/ping").await.status, 503);
     start();
-    let mut recovered = false;
-    for _ in 0..20 {
-        if api.get("/v2/ping").await.status == 204 {
-            recovered = true;
-            break;
-        }
-    }
     assert!(
-        recovered,
+        common::ping_until_up(api).await,
         "service did not resume after the backend came back"
     );
     let ids = api.post_messages("q", json!([{"body": 3}])).await;
@@ -131,8 +123,7 @@ async fn postgres_down_then_back() {
 /// `command_timeout` instead of hanging, and service resumes when it continues.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_frozen_then_thawed() {
-    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
-        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+    let Some(binary) = common::redis_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -188,14 +179,10 @@ async fn frozen(api: &common::Api, freeze: impl FnOnce(), thaw: impl FnOnce()) {
             .assert_error(503, "Service temporarily unavailable");
     }
     thaw();
-    let mut recovered = false;
-    for _ in 0..20 {
-        if api.get("/v2/ping").await.status == 204 {
-            recovered = true;
-            break;
-        }
-    }
-    assert!(recovered, "service did not resume after the thaw");
+    assert!(
+        common::ping_until_up(api).await,
+        "service did not resume after the thaw"
+    );
     let r = api.get(&format!("/v2/queues/q/messages/{}", ids[0])).await;
     assert_eq!(r.json["body"], 1, "{r:?}");
 }
@@ -204,8 +191,7 @@ async fn frozen(api: &common::Api, freeze: impl FnOnce(), thaw: impl FnOnce()) {
 /// until Redis is up, then serves without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_at_start() {
-    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
-        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+    let Some(binary) = common::redis_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -220,14 +206,10 @@ async fn redis_down_at_start() {
         .assert_error(503, "Service temporarily unavailable");
     assert_eq!(api.get("/v2/ping").await.status, 503);
     let mut redis = start_redis(&binary, port, dir.path());
-    let mut recovered = false;
-    for _ in 0..20 {
-        if api.get("/v2/ping").await.status == 204 {
-            recovered = true;
-            break;
-        }
-    }
-    assert!(recovered, "service did not start once Redis was up");
+    assert!(
+        common::ping_until_up(&api).await,
+        "service did not start once Redis was up"
+    );
     assert_eq!(api.post_messages("q", json!([{"body": 1}])).await.len(), 1);
     redis.kill().unwrap();
     redis.wait().unwrap();
@@ -255,14 +237,10 @@ async fn postgres_down_at_start() {
         .await
         .assert_error(503, "Service temporarily unavailable");
     shell(&start);
-    let mut recovered = false;
-    for _ in 0..20 {
-        if api.get("/v2/ping").await.status == 204 {
-            recovered = true;
-            break;
-        }
-    }
-    assert!(recovered, "service did not start once PostgreSQL was up");
+    assert!(
+        common::ping_until_up(&api).await,
+        "service did not start once PostgreSQL was up"
+    );
     assert_eq!(api.post_messages("q", json!([{"body": 1}])).await.len(), 1);
 }
 

@@ -10,16 +10,12 @@ use reqwest::Method;
 
 use common::TestServer;
 
-/// SplitMix64: a fixed seed gives the same requests on every run.
-struct Rng(u64);
+/// A fixed seed gives the same requests on every run.
+struct Rng(zaqar_actors::pooling::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.draw()
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -230,7 +226,7 @@ async fn hostile_requests_get_usable_answers() {
     };
     let base = api.base.clone();
     api.project = format!("fuzz-{}", uuid::Uuid::new_v4().simple());
-    let mut rng = Rng(seed);
+    let mut rng = Rng(zaqar_actors::pooling::SplitMix64(seed));
     let methods = [
         Method::GET,
         Method::PUT,

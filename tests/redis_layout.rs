@@ -24,8 +24,7 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layout_1_data_is_upgraded_on_first_use() {
-    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
-        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+    let Some(binary) = common::redis_binary() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -276,7 +276,7 @@ impl PoolSet {
             (DEFAULT_POOL.to_owned(), "existing")
         } else {
             let weights: Vec<u32> = candidates.iter().map(|p| p.weight).collect();
-            let draw = self.rng.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let draw = self.rng.lock().unwrap_or_else(|e| e.into_inner()).draw();
             (
                 candidates[weighted(&weights, draw)].name.clone(),
                 "weighted",
@@ -590,11 +590,12 @@ fn weighted(weights: &[u32], draw: u64) -> usize {
     weights.len() - 1
 }
 
-/// SplitMix64: small, fast, and good enough to spread queues; seeded for reproducible tests.
-struct SplitMix64(u64);
+/// SplitMix64: small, fast, and good enough to spread queues; seeded for reproducible tests
+/// (the fuzzer draws its requests from it too).
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn draw(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -613,7 +614,7 @@ mod tests {
         let mut rng = SplitMix64(7);
         let mut counts = [0u32; 3];
         for _ in 0..40_000 {
-            counts[weighted(&weights, rng.next())] += 1;
+            counts[weighted(&weights, rng.draw())] += 1;
         }
         assert_eq!(counts[1], 0, "a pool of weight 0 takes no queue");
         // Expected 10000 and 30000; five standard deviations is about 430.
@@ -633,6 +634,6 @@ mod tests {
     #[test]
     fn same_seed_same_draws() {
         let (mut a, mut b) = (SplitMix64(42), SplitMix64(42));
-        assert!((0..10).all(|_| a.next() == b.next()));
+        assert!((0..10).all(|_| a.draw() == b.draw()));
     }
 }

@@ -277,6 +277,27 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The redis-server binary tests may start (`ZAQAR_TEST_REDIS_SERVER`); without it they
+/// say they did not run.
+pub fn redis_binary() -> Option<std::ffi::OsString> {
+    let binary = std::env::var_os("ZAQAR_TEST_REDIS_SERVER");
+    if binary.is_none() {
+        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+    }
+    binary
+}
+
+/// Pings until the server answers 204, at most 20 times (each ping bounded by the server's
+/// own timeouts): whether it did.
+pub async fn ping_until_up(api: &Api) -> bool {
+    for _ in 0..20 {
+        if api.get("/v2/ping").await.status == 204 {
+            return true;
+        }
+    }
+    false
+}
+
 /// Starts a private redis-server (no persistence) on `port`, waiting until it accepts.
 pub fn start_redis(binary: &std::ffi::OsStr, port: u16, dir: &Path) -> Child {
     let mut child = Command::new(binary)
