@@ -116,3 +116,39 @@ async fn a_storage_failure_names_pool_queue_and_request_id() {
     assert!(line.contains("queue tenant-a/broken"), "{line}");
     assert!(line.contains("ERROR"), "{line}");
 }
+
+/// With the OTLP collector unreachable, the exporter's failure reaches the log (once per
+/// interval, not per span).
+#[cfg(feature = "profiler")]
+#[tokio::test]
+async fn an_unreachable_collector_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("zaqar.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[storage]\nmessage_store = \"sqlite://{}/z.db\"\n[profiler]\nenabled = true\nhmac_keys = [\"k1\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let closed = format!("http://127.0.0.1:{}", common::free_port());
+    let s = process::start_with_env(
+        dir.path(),
+        &["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", closed.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    // A signed request, through the zaqar command line's --profile.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zaqar"))
+        .args(["--url", &s.url, "--profile", "k1", "queue", "list"])
+        .env("ZAQAR_PROJECT", "traced")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = line_with(&s, &["BatchSpanProcessor.ExportError"]);
+    assert!(line.contains("ERROR"), "{line}");
+}

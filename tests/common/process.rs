@@ -22,8 +22,14 @@ pub struct Server {
 
 /// Starts the binary in `dir` and waits until it says where it listens.
 pub fn start(dir: &Path, args: &[&str]) -> Server {
+    start_with_env(dir, args, &[])
+}
+
+/// [`start`] with extra environment variables.
+pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .env_remove("ZAQAR_CONFIG")
