@@ -109,6 +109,33 @@ fn spawn_gc(store: Arc<dyn DataStore>, interval: Duration) {
     });
 }
 
+/// Descriptors kept for everything but client connections: the stores' connection pools,
+/// log files, the listener, probes.
+const RESERVED_FDS: u64 = 256;
+
+/// `[server] max_connections`, or with 0 the open-file limit less [`RESERVED_FDS`] shared
+/// among the workers (at least 16 each): connections past it wait to be accepted instead
+/// of using up the descriptors that every other client and the stores need.
+pub fn connections_per_worker(server: &crate::conf::ServerConf) -> usize {
+    if server.max_connections > 0 {
+        return server.max_connections;
+    }
+    let workers = if server.workers > 0 {
+        server.workers
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given and nothing else.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let open_files = if known { limit.rlim_cur } else { 1024 };
+    let per_worker = open_files.saturating_sub(RESERVED_FDS) / workers as u64;
+    per_worker.clamp(16, 25_000) as usize
+}
+
 /// Opens the store and starts serving on `listener`. Must run inside an actix system.
 pub async fn run(
     conf: Config,
@@ -171,7 +198,7 @@ pub async fn run(
     let head_timeout = conf.server.client_request_timeout;
     let mut builder = actix_server::Server::build()
         .shutdown_timeout(10)
-        .max_concurrent_connections(conf.server.max_connections);
+        .max_concurrent_connections(connections_per_worker(&conf.server));
     if conf.server.workers > 0 {
         builder = builder.workers(conf.server.workers);
     }
@@ -205,4 +232,31 @@ pub async fn run(
         addr,
         store: stores_named(&conf),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_bound_follows_the_open_file_limit() {
+        let mut server = crate::conf::ServerConf {
+            workers: 2,
+            ..Default::default()
+        };
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in connections_per_worker.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let auto = connections_per_worker(&server);
+        assert!(auto >= 16);
+        assert!(auto as u64 * 2 <= limit.rlim_cur.max(16 * 2 + RESERVED_FDS));
+        server.max_connections = 7;
+        assert_eq!(connections_per_worker(&server), 7);
+    }
 }

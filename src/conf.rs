@@ -170,6 +170,7 @@ pub struct ServerConf {
     pub client_body_timeout: u64,
     /// Connections each worker serves at once; further ones wait to be accepted, so a
     /// flood of idle or slow connections cannot use up the process's file descriptors.
+    /// 0: derived from the file-descriptor limit (see `bootstrap::connections_per_worker`).
     pub max_connections: usize,
 }
 
@@ -182,7 +183,7 @@ impl Default for ServerConf {
             admin_mode: false,
             client_request_timeout: 5,
             client_body_timeout: 30,
-            max_connections: 1024,
+            max_connections: 0,
         }
     }
 }
@@ -457,9 +458,6 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1 second"));
             }
-        }
-        if s.max_connections == 0 {
-            return Err(invalid("server.max_connections", "must be at least 1"));
         }
         if !(1..=MAX_JSON_DEPTH).contains(&l.max_json_depth) {
             return Err(invalid(
