@@ -272,10 +272,23 @@ async fn hostile_requests_get_usable_answers() {
             3 => rb = rb.header("X-Roles", "admin"),
             _ => rb = rb.header("Content-Type", "application/json"),
         }
+        let mut sent = 0;
         if method != Method::GET && method != Method::HEAD {
-            rb = rb.body(body(&mut rng));
+            let bytes = body(&mut rng);
+            sent = bytes.len();
+            rb = rb.body(bytes);
         }
-        let r = api.send(rb).await;
+        let r = match api.try_send(rb).await {
+            Ok(r) => r,
+            // The server may answer a request it refuses (a 400 for its path, a 413 for its
+            // declared size) before reading a large body, and close the connection: the
+            // client then fails to write the rest. Only then is a transport error allowed.
+            Err(e) if sent > 64 * 1024 && format!("{e:?}").contains("BodyWrite") => {
+                *statuses.entry(0).or_default() += 1;
+                continue;
+            }
+            Err(e) => panic!("request {i}: {method} {url}: {e:?}"),
+        };
         *statuses.entry(r.status.as_u16()).or_default() += 1;
         let what = format!(
             "request {i}: {method} {url} -> {} {}",
@@ -298,7 +311,7 @@ async fn hostile_requests_get_usable_answers() {
             assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
         }
     }
-    eprintln!("{requests} requests (seed {seed}): statuses {statuses:?}");
+    eprintln!("{requests} requests (seed {seed}): statuses {statuses:?} (0: closed early)");
     // The server still serves.
     assert_eq!(api.get("/v2/ping").await.status, 204);
 }

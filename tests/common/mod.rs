@@ -168,17 +168,22 @@ impl Api {
     }
 
     pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
-        let r = rb.send().await.expect("request");
+        self.try_send(rb).await.expect("request")
+    }
+
+    /// [`Self::send`], answering transport errors instead of failing on them.
+    pub async fn try_send(&self, rb: reqwest::RequestBuilder) -> reqwest::Result<Resp> {
+        let r = rb.send().await?;
         let status = r.status();
         let headers = r.headers().clone();
-        let text = r.text().await.expect("body");
+        let text = r.text().await?;
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
+        Ok(Resp {
             status,
             headers,
             text,
             json,
-        }
+        })
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
