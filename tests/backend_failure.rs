@@ -81,6 +81,17 @@ async fn outage(api: &common::Api, stop: impl FnOnce(), start: impl FnOnce()) {
     );
 }
 
+/// `ZAQAR_TEST_PG_URI` and two of the commands tests/run.sh gives for its PostgreSQL (stop,
+/// start, freeze, thaw); without them the test says it did not run.
+fn postgres(first: &str, second: &str) -> Option<(String, String, String)> {
+    let var = |name: &str| std::env::var(name).ok();
+    let found = (|| Some((var("ZAQAR_TEST_PG_URI")?, var(first)?, var(second)?)))();
+    if found.is_none() {
+        eprintln!("not run: set ZAQAR_TEST_PG_URI, {first} and {second} (tests/run.sh does)");
+    }
+    found
+}
+
 fn shell(command: &str) {
     let ok = Command::new("sh")
         .arg("-c")
@@ -93,12 +104,7 @@ fn shell(command: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_then_back() {
-    let (Ok(uri), Ok(stop), Ok(start)) = (
-        std::env::var("ZAQAR_TEST_PG_URI"),
-        std::env::var("ZAQAR_TEST_PG_STOP"),
-        std::env::var("ZAQAR_TEST_PG_START"),
-    ) else {
-        eprintln!("not run: set ZAQAR_TEST_PG_URI, _STOP and _START (tests/run.sh does)");
+    let Some((uri, stop, start)) = postgres("ZAQAR_TEST_PG_STOP", "ZAQAR_TEST_PG_START") else {
         return;
     };
     let s = TestServer::start_with(|c| {
@@ -148,12 +154,7 @@ async fn redis_frozen_then_thawed() {
 /// by `command_timeout` (they used to hang as long as the database did).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_frozen_then_thawed() {
-    let (Ok(uri), Ok(freeze), Ok(thaw)) = (
-        std::env::var("ZAQAR_TEST_PG_URI"),
-        std::env::var("ZAQAR_TEST_PG_FREEZE"),
-        std::env::var("ZAQAR_TEST_PG_THAW"),
-    ) else {
-        eprintln!("not run: set ZAQAR_TEST_PG_URI, _FREEZE and _THAW (tests/run.sh does)");
+    let Some((uri, freeze, thaw)) = postgres("ZAQAR_TEST_PG_FREEZE", "ZAQAR_TEST_PG_THAW") else {
         return;
     };
     let s = TestServer::start_with(|c| {
@@ -219,12 +220,7 @@ async fn redis_down_at_start() {
 /// first request that finds it up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_at_start() {
-    let (Ok(uri), Ok(stop), Ok(start)) = (
-        std::env::var("ZAQAR_TEST_PG_URI"),
-        std::env::var("ZAQAR_TEST_PG_STOP"),
-        std::env::var("ZAQAR_TEST_PG_START"),
-    ) else {
-        eprintln!("not run: set ZAQAR_TEST_PG_URI, _STOP and _START (tests/run.sh does)");
+    let Some((uri, stop, start)) = postgres("ZAQAR_TEST_PG_STOP", "ZAQAR_TEST_PG_START") else {
         return;
     };
     shell(&stop);
