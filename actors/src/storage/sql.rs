@@ -207,27 +207,37 @@ impl SqlStore {
     }
 
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
-        let spare = self.spare_for_retry(sql, &values);
-        let run = self.db.execute_raw(self.stmt(sql, values));
-        let done = match (self.statement(sql, run).await, spare) {
-            (Err(e), Some(values)) if disk_full(&e) => {
-                self.checkpoint().await;
-                let run = self.db.execute_raw(self.stmt(sql, values));
-                self.statement(sql, run).await
-            }
-            (done, _) => done,
-        };
-        Ok(done?.rows_affected())
+        let done = self.run(sql, values, |s| self.db.execute_raw(s)).await?;
+        Ok(done.rows_affected())
     }
 
     async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+        self.run(sql, values, |s| self.db.query_all_raw(s)).await
+    }
+
+    async fn query_one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
+        self.run(sql, values, |s| self.db.query_one_raw(s)).await
+    }
+
+    /// Runs one statement through `call` (execute, query all, query one); a SQLite DELETE
+    /// that finds the disk full runs once more after a checkpoint.
+    async fn run<T, F>(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        call: impl Fn(Statement) -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T, sea_orm::DbErr>>,
+    {
         let spare = self.spare_for_retry(sql, &values);
-        let run = self.db.query_all_raw(self.stmt(sql, values));
-        match (self.statement(sql, run).await, spare) {
+        match (
+            self.statement(sql, call(self.stmt(sql, values))).await,
+            spare,
+        ) {
             (Err(e), Some(values)) if disk_full(&e) => {
                 self.checkpoint().await;
-                let run = self.db.query_all_raw(self.stmt(sql, values));
-                self.statement(sql, run).await
+                self.statement(sql, call(self.stmt(sql, values))).await
             }
             (done, _) => done,
         }
@@ -278,11 +288,6 @@ impl SqlStore {
             Err(e) if disk_full(e) => *failing = Some(e.to_string()),
             Err(_) => {}
         }
-    }
-
-    async fn query_one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>> {
-        let run = self.db.query_one_raw(self.stmt(sql, values));
-        self.statement(sql, run).await
     }
 
     /// One statement: traced, and bounded by `command_timeout`.
