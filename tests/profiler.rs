@@ -33,7 +33,9 @@ fn exporter() -> &'static InMemorySpanExporter {
         let provider = otlp::provider_builder()
             .with_simple_exporter(exporter.clone())
             .build();
-        let subscriber = tracing_subscriber::registry().with(otlp::layer(&provider));
+        let subscriber = tracing_subscriber::registry()
+            .with(otlp::layer(&provider))
+            .with(common::log_layer());
         tracing::subscriber::set_global_default(subscriber).expect("global subscriber");
         // The provider must outlive the tests; the subscriber holds only its tracer.
         std::mem::forget(provider);

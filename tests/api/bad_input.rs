@@ -49,7 +49,7 @@ async fn headers() {
             .header("Client-ID", uuid::Uuid::new_v4().simple().to_string()),
     )
     .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 200, "{r:?}");
 }
 
 #[tokio::test]

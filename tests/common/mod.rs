@@ -38,6 +38,7 @@ impl TestServer {
     }
 
     pub fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        log_to_test_output();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut conf = Config::default();
         conf.storage.message_store = std::env::var("ZAQAR_TEST_MESSAGE_STORE")
@@ -93,6 +94,31 @@ impl TestServer {
             client_id: uuid::Uuid::new_v4().to_string(),
         }
     }
+}
+
+/// The servers' warnings and errors (a 503's cause, say) go to the output of the test whose
+/// server logged them, which the harness shows when that test fails. `ZAQAR_TEST_LOG` sets
+/// another filter. A test binary that installs its own subscriber first keeps it.
+fn log_to_test_output() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::registry().with(log_layer()).try_init();
+    });
+}
+
+/// A log layer writing to the test's captured output (see [`log_to_test_output`]).
+pub fn log_layer<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer;
+    let filter = std::env::var("ZAQAR_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt::layer()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_filter(tracing_subscriber::EnvFilter::new(filter))
 }
 
 /// An HTTP client whose requests give up after a minute, so a server that hangs fails the
