@@ -149,10 +149,11 @@ pub async fn run(
         Duration::from_secs(conf.storage.gc_interval),
     );
     let admin = conf.server.admin_mode && conf.pooling.enabled;
-    let validator = Arc::new(Validator::new(conf.limits.clone()));
+    let validator = Arc::new(Validator::new(conf.limits.clone(), false));
     let defaults = conf.limits.queue_defaults();
     let capacity = conf.server.mailbox_capacity;
     let body_timeout = Duration::from_secs(conf.server.client_body_timeout);
+    let checksum = conf.server.enable_checksum;
     #[cfg(feature = "profiler")]
     let profiler = web::Data::new(crate::profiler::Profiler::new(&conf.profiler));
     let addr = listener
@@ -169,6 +170,7 @@ pub async fn run(
             validator: validator.clone(),
             defaults: defaults.clone(),
             body_timeout,
+            checksum,
         });
         let app = App::new()
             .app_data(state)

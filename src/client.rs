@@ -405,12 +405,16 @@ impl Client {
     }
 
     /// Purges `resource_types` (`messages`, `subscriptions`); empty: both.
+    /// Purges the named resource types; none named purges both, and says so explicitly
+    /// (Zaqar refuses a body without `resource_types`).
     pub async fn purge_queue(&self, name: &str, resource_types: &[String]) -> Result<()> {
-        let body = if resource_types.is_empty() {
-            json!({})
+        let all = ["messages".to_owned(), "subscriptions".to_owned()];
+        let types = if resource_types.is_empty() {
+            &all[..]
         } else {
-            json!({ "resource_types": resource_types })
+            resource_types
         };
+        let body = json!({ "resource_types": types });
         self.call(
             Method::POST,
             &format!("/v2/queues/{name}/purge"),

@@ -172,6 +172,9 @@ pub struct ServerConf {
     /// flood of idle or slow connections cannot use up the process's file descriptors.
     /// 0: derived from the file-descriptor limit (see `bootstrap::connections_per_worker`).
     pub max_connections: usize,
+    /// Zaqar's `enable_checksum`: every message answered carries `"checksum": "MD5:<hex>"`
+    /// of its body, computed as Zaqar's `storage/utils.py` does.
+    pub enable_checksum: bool,
 }
 
 impl Default for ServerConf {
@@ -184,6 +187,7 @@ impl Default for ServerConf {
             client_request_timeout: 5,
             client_body_timeout: 30,
             max_connections: 0,
+            enable_checksum: false,
         }
     }
 }
@@ -287,6 +291,14 @@ pub struct LimitsConf {
     pub default_claim_grace: i64,
     pub min_subscription_ttl: i64,
     pub default_subscription_ttl: i64,
+    /// Zaqar's `message_delete_with_claim_id`: a delete by `ids` must also name the
+    /// `claim_ids` holding those messages, and deletes only messages claimed by one of them.
+    pub message_delete_with_claim_id: bool,
+    /// Zaqar's `client_id_uuid_safe`: `strict` (the `Client-ID` must be a UUID) or `off`
+    /// (any string of `min_length_client_id` to `max_length_client_id` characters).
+    pub client_id_uuid_safe: String,
+    pub min_length_client_id: usize,
+    pub max_length_client_id: usize,
 }
 
 impl Default for LimitsConf {
@@ -317,6 +329,10 @@ impl Default for LimitsConf {
             default_claim_grace: 60,
             min_subscription_ttl: 60,
             default_subscription_ttl: 3600,
+            message_delete_with_claim_id: false,
+            client_id_uuid_safe: "strict".into(),
+            min_length_client_id: 10,
+            max_length_client_id: 36,
         }
     }
 }
@@ -443,6 +459,18 @@ impl Config {
             return Err(invalid(
                 "limits.default_subscription_ttl",
                 "must be at least limits.min_subscription_ttl, itself at least 1",
+            ));
+        }
+        if !matches!(l.client_id_uuid_safe.as_str(), "strict" | "off") {
+            return Err(invalid(
+                "limits.client_id_uuid_safe",
+                "must be \"strict\" or \"off\"",
+            ));
+        }
+        if l.min_length_client_id > l.max_length_client_id {
+            return Err(invalid(
+                "limits.min_length_client_id",
+                "must not be greater than limits.max_length_client_id",
             ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

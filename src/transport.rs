@@ -13,6 +13,7 @@
 //! - [`wire`]: JSON bodies for the protocol errors actix-http answers by itself.
 
 pub mod access;
+pub mod checksum;
 pub mod errors;
 pub mod extract;
 pub mod v2;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub defaults: QueueDefaults,
     /// How long a request body may take to arrive (`[server] client_body_timeout`).
     pub body_timeout: std::time::Duration,
+    /// `[server] enable_checksum`: messages are answered with their body's checksum.
+    pub checksum: bool,
 }
 
 impl AppState {

@@ -195,6 +195,7 @@ impl StorageError {
             StorageError::MessageIsClaimed { .. } => "message_is_claimed",
             StorageError::ClaimNotValid => "claim_not_valid",
             StorageError::MessageNotClaimedBy { .. } => "message_not_claimed_by",
+            StorageError::MessageNotClaimed { .. } => "message_not_claimed",
             StorageError::PostTooLarge { .. } => "post_too_large",
             StorageError::PoolDoesNotExist { .. } => "pool_does_not_exist",
             StorageError::FlavorDoesNotExist { .. } => "flavor_does_not_exist",

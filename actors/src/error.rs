@@ -41,9 +41,13 @@ pub enum StorageError {
     #[error("The specified claim does not exist or has expired")]
     ClaimNotValid,
 
-    /// A live claim id was given, but the message is held by another claim or by none.
+    /// A live claim id was given, but the message is held by another claim.
     #[error("Message {id} is not claimed by {claim}")]
     MessageNotClaimedBy { id: String, claim: String },
+
+    /// A claim id was given, but the message is held by no claim.
+    #[error("Message {id} is not claimed")]
+    MessageNotClaimed { id: String },
 
     /// The batch is larger than the queue's `_max_messages_post_size`.
     #[error("Message collection size is too large. Max size {max}")]

@@ -17,6 +17,7 @@ use crate::model::{
 };
 use crate::storage::DataStore;
 
+pub mod dead_letter;
 pub mod pooling;
 
 /// How the router finds the pool that serves a request.

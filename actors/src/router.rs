@@ -96,8 +96,12 @@ impl Routing {
         send_to(&self.actor(at), &at.pool, msg).await
     }
 
-    async fn route<M: StorageRequest>(&self, mut msg: M) -> Result<M::Output, StorageError> {
+    /// Sends `msg` to the pool that holds (or is to hold) its queue.
+    pub async fn route<M: StorageRequest>(&self, mut msg: M) -> Result<M::Output, StorageError> {
         let pools = &self.pools;
+        if !pools.pooled() {
+            return self.send(&pools.default_location(), msg).await;
+        }
         match msg.route() {
             Route::Default => self.send(&pools.default_location(), msg).await,
             Route::Queue(queue) => {
@@ -205,6 +209,7 @@ macro_rules! router_handlers {
 }
 
 router_handlers!(
+    ClaimMessages,
     ListAllQueues,
     PutPool,
     GetPool,

@@ -32,6 +32,17 @@ use crate::model::{
     QueueStats, Subscription, SubscriptionUpdate,
 };
 
+/// Why a delete naming `claim` found `id` not held by any claim, as Zaqar decides it: a
+/// claim id that cannot be one (not a UUID) does not exist; otherwise the message is not
+/// claimed.
+pub fn not_held(id: &str, claim: &str) -> crate::error::StorageError {
+    use crate::error::StorageError;
+    if uuid::Uuid::parse_str(claim).is_err() {
+        return StorageError::ClaimNotValid;
+    }
+    StorageError::MessageNotClaimed { id: id.to_owned() }
+}
+
 /// Bounds one database command by `limit`: a database that stops answering mid-command
 /// (frozen, or a network path that drops packets) costs its request a 503 at the bound,
 /// not a hang. Dropping the command's future drops its connection, which the pools replace.

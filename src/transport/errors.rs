@@ -183,6 +183,11 @@ impl From<StorageError> for ApiError {
                 "Unable to delete",
                 "This message is not claimed by the specified claim; it cannot be deleted with that claim ID.",
             ),
+            StorageError::MessageNotClaimed { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Unable to delete",
+                "A claim was specified, but the message is not currently claimed.",
+            ),
             StorageError::ClaimNotValid => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "Unable to delete",

@@ -33,18 +33,10 @@ impl Ctx {
                 "The \"Client-Id\" header is required.",
             )
         })?;
-        let client_id = client
-            .to_str()
-            .ok()
-            .and_then(|s| Uuid::parse_str(s.trim()).ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    "Wrong UUID value",
-                    "Malformed hexadecimal UUID.",
-                )
-            })?
-            .to_string();
+        let limits = req
+            .app_data::<web::Data<super::AppState>>()
+            .map(|state| &state.validator.limits);
+        let client_id = client_id(client, limits)?;
         let project = req.headers().get("X-Project-ID").ok_or_else(|| {
             ApiError::new(
                 actix_web::http::StatusCode::BAD_REQUEST,
@@ -69,17 +61,49 @@ impl Ctx {
         })
     }
 
-    /// The queue named in the path, checked against Zaqar's naming rule.
+    /// The queue named in the path, checked against Zaqar's `QUEUE_NAME_REGEX`
+    /// (`[a-zA-Z0-9_\-.]`, at most 64).
     pub fn queue(&self, name: &str) -> Result<QueueId, ApiError> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !valid {
+        if !super::validation::valid_queue_name(name) {
             return Err(invalid_queue_identification());
         }
         Ok(QueueId::new(self.project.clone(), name))
+    }
+}
+
+/// The `Client-ID` as `[limits] client_id_uuid_safe` takes it: `strict`, a UUID (kept in
+/// hyphenated lower-case form, so that `echo` comparisons do not depend on spelling);
+/// `off`, any string of the configured length (a UUID among them still normalised).
+fn client_id(
+    header: &header::HeaderValue,
+    limits: Option<&crate::conf::LimitsConf>,
+) -> Result<String, ApiError> {
+    let wrong = |description: String| {
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "Wrong UUID value",
+            description,
+        )
+    };
+    let text = header
+        .to_str()
+        .map_err(|_| wrong("Malformed hexadecimal UUID.".into()))?
+        .trim();
+    if let Ok(uuid) = Uuid::parse_str(text) {
+        return Ok(uuid.to_string());
+    }
+    match limits.filter(|l| l.client_id_uuid_safe == "off") {
+        None => Err(wrong("Malformed hexadecimal UUID.".into())),
+        Some(l) => {
+            let length = text.chars().count();
+            if length < l.min_length_client_id || length > l.max_length_client_id {
+                return Err(wrong(format!(
+                    "Length of client id must be at least {} and no greater than {}.",
+                    l.min_length_client_id, l.max_length_client_id
+                )));
+            }
+            Ok(text.to_owned())
+        }
     }
 }
 
@@ -109,20 +133,51 @@ pub fn is_admin(req: &HttpRequest) -> bool {
         .any(|role| role.trim().eq_ignore_ascii_case("admin"))
 }
 
-/// The query string as ordered pairs, so links can echo it back in the same order.
+/// The query string as Zaqar's framework (falcon, with `auto_parse_qs_csv` on and blank
+/// values dropped) reads it: ordered pairs, where `?ids=a,b` and `?ids=a&ids=b` both give
+/// two `ids` pairs, a parameter without a value is absent, and a percent-encoded comma
+/// stays part of its value.
 #[derive(Debug, Default, Clone)]
 pub struct Params(pub Vec<(String, String)>);
 
+/// The strings falcon's `get_param_as_bool` reads as true and as false (case matters).
+const TRUE_STRINGS: [&str; 7] = ["true", "True", "t", "yes", "y", "1", "on"];
+const FALSE_STRINGS: [&str; 7] = ["false", "False", "f", "no", "n", "0", "off"];
+
+/// One form-encoded piece: `+` is a space, `%XX` a byte; bytes that are not UTF-8 are
+/// replaced (no parameter we read can hold them).
+fn form_decode(piece: &str) -> String {
+    let spaced = piece.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 impl Params {
     pub fn parse(req: &HttpRequest) -> Result<Self, ApiError> {
-        serde_urlencoded::from_str(req.query_string())
-            .map(Params)
-            .map_err(|_| ApiError::invalid("The query string could not be parsed."))
+        Ok(Self::from_query(req.query_string()))
     }
 
+    pub fn from_query(query: &str) -> Self {
+        let mut pairs = Vec::new();
+        for field in query.split('&') {
+            let (key, value) = field.split_once('=').unwrap_or((field, ""));
+            if key.is_empty() || value.is_empty() {
+                continue;
+            }
+            let key = form_decode(key);
+            for item in value.split(',').filter(|item| !item.is_empty()) {
+                pairs.push((key.clone(), form_decode(item)));
+            }
+        }
+        Params(pairs)
+    }
+
+    /// The parameter's value; of several, the last (as falcon's `get_param`).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
+            .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
@@ -137,25 +192,37 @@ impl Params {
             .transpose()
     }
 
-    /// A boolean the way Zaqar reads one: true, 1, yes, on (any case) are true.
-    pub fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "true" | "1" | "yes" | "on" | "y" | "t"
-            )
-        })
+    /// A boolean as falcon's `get_param_as_bool` reads it; anything but its true and false
+    /// strings is refused with its answer.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) if TRUE_STRINGS.contains(&v) => Ok(Some(true)),
+            Some(v) if FALSE_STRINGS.contains(&v) => Ok(Some(false)),
+            Some(_) => Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "Invalid parameter",
+                format!(
+                    "The \"{name}\" parameter is invalid. The value of the parameter must be \"true\" or \"false\"."
+                ),
+            )),
+        }
     }
 
-    /// A comma-separated list (`ids=a,b,c`); empty items are dropped.
+    /// [`Self::bool`], false when absent.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        Ok(self.bool(name)?.unwrap_or(false))
+    }
+
+    /// Every value of a list parameter (`ids=a,b` or `ids=a&ids=b`); `None` when absent.
     pub fn list(&self, name: &str) -> Option<Vec<String>> {
-        self.get(name).map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        let values: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect();
+        (!values.is_empty()).then_some(values)
     }
 
     /// The query string for the next page: every parameter but `marker`, then the new marker.

@@ -55,11 +55,23 @@ pub struct MessageOut<'a> {
     pub ttl: i64,
     pub age: i64,
     pub body: &'a RawValue,
+    /// `[server] enable_checksum`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl<'a> MessageOut<'a> {
-    /// `claim_id` goes into the href, so a consumer can delete with the href as given.
-    pub fn new(queue: &QueueId, m: &'a Message, claim_id: Option<&str>) -> Self {
+    /// A message as Zaqar's `format_message` renders it: the live claim that holds it goes
+    /// into the href, so a consumer can delete with the href as given.
+    pub fn of(queue: &QueueId, m: &'a Message, checksum: bool) -> Self {
+        let mut out = Self::new(queue, m, m.claim_id.as_deref());
+        if checksum {
+            out.checksum = Some(crate::transport::checksum::checksum(m.body.get()));
+        }
+        out
+    }
+
+    fn new(queue: &QueueId, m: &'a Message, claim_id: Option<&str>) -> Self {
         let mut href = message_href(queue, &m.id);
         if let Some(c) = claim_id {
             href.push_str("?claim_id=");
@@ -71,6 +83,7 @@ impl<'a> MessageOut<'a> {
             ttl: m.ttl,
             age: m.age,
             body: &m.body,
+            checksum: None,
         }
     }
 }

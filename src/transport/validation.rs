@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use zaqar_actors::model::{
-    Metadata, NewMessage, DEFAULT_MESSAGE_DELAY, DEFAULT_MESSAGE_TTL, MAX_MESSAGES_POST_SIZE,
+    Metadata, NewMessage, DEAD_LETTER_QUEUE, DEAD_LETTER_TTL, DEFAULT_MESSAGE_DELAY,
+    DEFAULT_MESSAGE_TTL, ENCRYPT_MESSAGES, FLAVOR, MAX_CLAIM_COUNT, MAX_MESSAGES_POST_SIZE,
+    RETRY_POLICY,
 };
 
 use super::errors::ApiError;
@@ -21,6 +23,8 @@ const SUBSCRIBER_SCHEMES: [&str; 5] = ["http", "https", "mailto", "trust+http", 
 #[derive(Clone, Debug)]
 pub struct Validator {
     pub limits: LimitsConf,
+    /// Whether the server has an encryption key, without which no queue may encrypt.
+    pub encryption: bool,
 }
 
 fn limit_error(max: u32) -> ApiError {
@@ -77,6 +81,69 @@ fn page_limit(params: &Params, default: u32, max: u32) -> Result<u32, ApiError> 
     }
 }
 
+fn truthy(v: &Value) -> bool {
+    !zaqar_actors::model::falsy(v)
+}
+
+/// Zaqar's `QUEUE_NAME_REGEX` and length.
+pub fn valid_queue_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// The retry-policy backoff functions Zaqar knows.
+const BACKOFF_FUNCTIONS: [&str; 4] = ["linear", "arithmetic", "exponential", "geometric"];
+
+/// `_retry_policy` of queue metadata or subscription options, as Zaqar's
+/// `_validate_retry_policy` checks it (its defaults: delays 5 and 30, interval 5).
+pub fn retry_policy(policy: Option<&Value>) -> Result<(), String> {
+    let Some(policy) = policy.filter(|p| truthy(p)) else {
+        return Ok(());
+    };
+    let Value::Object(policy) = policy else {
+        return Err("retry_policy must be a dict.".into());
+    };
+    let set = |key: &str| policy.get(key).filter(|v| truthy(v));
+    if let Some(f) = set("retry_backoff_function") {
+        let Value::String(f) = f else {
+            return Err("retry_backoff_function must be a string.".into());
+        };
+        if !BACKOFF_FUNCTIONS.contains(&f.as_str()) {
+            return Err("invalid retry_backoff_function.".into());
+        }
+    }
+    if set("ignore_subscription_override").is_some_and(|v| !v.is_boolean()) {
+        return Err("ignore_subscription_override must be a boolean.".into());
+    }
+    for key in [
+        "retries_with_no_delay",
+        "minimum_delay_retries",
+        "minimum_delay",
+        "maximum_delay",
+        "maximum_delay_retries",
+    ] {
+        if set(key).is_some_and(|v| !v.is_i64() && !v.is_boolean()) {
+            return Err(format!("Retry policy: {key} must be a integer."));
+        }
+    }
+    let delay = |key: &str, default: i64| match policy.get(key) {
+        Some(Value::Bool(b)) => i64::from(*b),
+        Some(v) => v.as_i64().unwrap_or(default),
+        None => default,
+    };
+    let (min, max) = (delay("minimum_delay", 5), delay("maximum_delay", 30));
+    if max < min {
+        return Err("minimum_delay must less than maximum_delay.".into());
+    }
+    if max - min < 2 * 5 {
+        return Err("invalid minimum_delay and maximum_delay.".into());
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct PostBody<'a> {
     #[serde(borrow)]
@@ -102,8 +169,8 @@ struct ClaimBody<'a> {
 }
 
 impl Validator {
-    pub fn new(limits: LimitsConf) -> Self {
-        Self { limits }
+    pub fn new(limits: LimitsConf, encryption: bool) -> Self {
+        Self { limits, encryption }
     }
 
     pub fn queue_page(&self, params: &Params) -> Result<u32, ApiError> {
@@ -149,12 +216,21 @@ impl Validator {
         }
     }
 
-    /// Message ids of `?ids=`: at least one, at most a page.
-    pub fn message_ids(&self, ids: Vec<String>) -> Result<Vec<String>, ApiError> {
+    /// Message ids of `GET ?ids=`: at most a page (Zaqar checks them as a page limit).
+    pub fn ids_to_get(&self, ids: Vec<String>) -> Result<Vec<String>, ApiError> {
+        let max = self.limits.max_messages_per_page;
+        if ids.is_empty() || ids.len() > max as usize {
+            return Err(limit_error(max));
+        }
+        Ok(ids)
+    }
+
+    /// Message ids of `DELETE ?ids=`: at least one, at most a page.
+    pub fn ids_to_delete(&self, ids: Vec<String>) -> Result<Vec<String>, ApiError> {
         let max = self.limits.max_messages_per_page;
         if ids.is_empty() || ids.len() > max as usize {
             return Err(ApiError::invalid(format!(
-                "The number of message ids must be at least 1 and may not be greater than {max}."
+                "ids parameter should have at least 1 and not greater than {max} values."
             )));
         }
         Ok(ids)
@@ -267,41 +343,115 @@ impl Validator {
         Ok((ttl, grace))
     }
 
-    /// Queue metadata: an object within the size limit whose reserved keys hold valid values.
-    pub fn queue_metadata(&self, metadata: &Metadata) -> Result<(), ApiError> {
+    /// Queue metadata on PUT: an object within the size limit whose reserved keys hold
+    /// valid values (400 "Invalid API request", as Zaqar answers a PUT).
+    pub fn queue_metadata(&self, queue: &str, metadata: &Metadata) -> Result<(), ApiError> {
+        self.metadata_size(metadata)?;
+        self.reserved_metadata(queue, metadata)
+            .map_err(ApiError::invalid)
+    }
+
+    /// Queue metadata after a PATCH (400 "Invalid request body", as Zaqar answers a PATCH).
+    pub fn patched_metadata(&self, queue: &str, metadata: &Metadata) -> Result<(), ApiError> {
+        self.metadata_size(metadata)?;
+        self.reserved_metadata(queue, metadata)
+            .map_err(ApiError::bad_body)
+    }
+
+    fn metadata_size(&self, metadata: &Metadata) -> Result<(), ApiError> {
         let l = &self.limits;
         let text = Value::Object(metadata.clone()).to_string();
-        let size = text.len() as u64;
         self.depth(&text, "Queue metadata")?;
-        if size > l.max_queue_metadata {
+        if text.len() as u64 > l.max_queue_metadata {
             return Err(ApiError::invalid(format!(
                 "Queue metadata is too large. Max size: {}",
                 l.max_queue_metadata
             )));
         }
-        let int = |key: &str| -> Result<Option<i64>, ApiError> {
+        Ok(())
+    }
+
+    /// The reserved keys, checked as Zaqar's `queue_metadata_putting` checks them: a value
+    /// Python finds false (null, false, 0, "", [], {}) skips the type check, never the range
+    /// check; a boolean is no integer here (Python's `True` is, and then fails the range).
+    /// Beyond Zaqar: `_max_claim_count` below 1 (no message would ever be delivered), a
+    /// `_dead_letter_queue` that names no other valid queue, a `_flavor` that is no string,
+    /// and encryption on a server without a key are refused too.
+    fn reserved_metadata(&self, queue: &str, metadata: &Metadata) -> Result<(), String> {
+        let l = &self.limits;
+        let int = |key: &str| -> Result<Option<i64>, String> {
             match metadata.get(key) {
-                None => Ok(None),
-                Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-                    ApiError::invalid(format!("The value of the \"{key}\" field must be a int."))
-                }),
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Bool(b)) => Ok(Some(i64::from(*b))),
+                Some(v) => v
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| format!("{key} must be integer.")),
             }
         };
         if let Some(ttl) = int(DEFAULT_MESSAGE_TTL)? {
-            self.message_ttl(ttl)?;
-        }
-        if let Some(delay) = int(DEFAULT_MESSAGE_DELAY)? {
-            self.message_delay(delay)?;
+            if ttl < l.min_message_ttl || ttl > l.max_message_ttl {
+                return Err(format!(
+                    "_default_message_ttl can not exceed {} seconds, and must be at least {} seconds long.",
+                    l.max_message_ttl, l.min_message_ttl
+                ));
+            }
         }
         if let Some(size) = int(MAX_MESSAGES_POST_SIZE)? {
             if size < 1 || size as u64 > l.max_messages_post_size {
-                return Err(ApiError::invalid(format!(
-                    "_max_messages_post_size must be at least 1 and may not be greater than {}.",
+                return Err(format!(
+                    "_max_messages_post_size can not exceed {},  and must be at least greater than 0.",
                     l.max_messages_post_size
-                )));
+                ));
             }
         }
-        Ok(())
+        if let Some(count) = int(MAX_CLAIM_COUNT)? {
+            if count < 1 {
+                return Err("_max_claim_count must be at least 1.".into());
+            }
+        }
+        if let Some(ttl) = int(DEAD_LETTER_TTL)? {
+            if ttl < l.min_message_ttl || ttl > l.max_message_ttl {
+                return Err(format!(
+                    "The TTL for a message may not exceed {} seconds, and must be at least {} seconds long.",
+                    l.max_message_ttl, l.min_message_ttl
+                ));
+            }
+        }
+        if let Some(delay) = int(DEFAULT_MESSAGE_DELAY)? {
+            if !(0..=l.max_message_delay).contains(&delay) {
+                return Err(format!(
+                    "The TTL can not exceed {} seconds, and must be at least 0 seconds long.",
+                    l.max_message_delay
+                ));
+            }
+        }
+        match metadata.get(DEAD_LETTER_QUEUE) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(name)) if valid_queue_name(name) && name != queue => {}
+            Some(_) => {
+                return Err(
+                    "_dead_letter_queue must be the name of another queue of the project.".into(),
+                )
+            }
+        }
+        match metadata.get(ENCRYPT_MESSAGES) {
+            Some(Value::Bool(true)) if !self.encryption => {
+                return Err(
+                    "_enable_encrypt_messages can not be true: this server has no encryption key ([encryption] keys)."
+                        .into(),
+                )
+            }
+            Some(v) if truthy(v) && !v.is_boolean() => {
+                return Err("_enable_encrypt_messages must be boolean.".into())
+            }
+            _ => {}
+        }
+        match metadata.get(FLAVOR) {
+            None | Some(Value::Null | Value::String(_)) => {}
+            Some(_) => return Err("_flavor must be a string.".into()),
+        }
+        retry_policy(metadata.get(RETRY_POLICY))
     }
 
     pub fn subscriber(&self, subscriber: &str) -> Result<(), ApiError> {
@@ -339,7 +489,7 @@ mod tests {
     use super::*;
 
     fn v() -> Validator {
-        Validator::new(LimitsConf::default())
+        Validator::new(LimitsConf::default(), false)
     }
 
     fn err(r: Result<impl std::fmt::Debug, ApiError>) -> String {
@@ -395,7 +545,7 @@ mod tests {
     #[test]
     fn page_limits() {
         let v = v();
-        let p = |q: &str| Params(serde_urlencoded::from_str(q).unwrap());
+        let p = |q: &str| Params::from_query(q);
         assert_eq!(v.message_page(&p("")).unwrap(), 10);
         assert_eq!(v.message_page(&p("limit=20")).unwrap(), 20);
         assert!(v.message_page(&p("limit=0")).is_err());
@@ -410,16 +560,16 @@ mod tests {
     fn reserved_metadata_is_checked() {
         let v = v();
         let m = |j: &str| serde_json::from_str::<Metadata>(j).unwrap();
-        v.queue_metadata(&m(r#"{"_default_message_ttl": 3600, "x": 1}"#))
+        v.queue_metadata("q", &m(r#"{"_default_message_ttl": 3600, "x": 1}"#))
             .unwrap();
         assert!(v
-            .queue_metadata(&m(r#"{"_default_message_ttl": 5}"#))
+            .queue_metadata("q", &m(r#"{"_default_message_ttl": 5}"#))
             .is_err());
         assert!(v
-            .queue_metadata(&m(r#"{"_max_messages_post_size": 262145}"#))
+            .queue_metadata("q", &m(r#"{"_max_messages_post_size": 262145}"#))
             .is_err());
         assert!(v
-            .queue_metadata(&m(r#"{"_default_message_delay": "x"}"#))
+            .queue_metadata("q", &m(r#"{"_default_message_delay": "x"}"#))
             .is_err());
     }
 

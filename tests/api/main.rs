@@ -13,5 +13,6 @@ mod faulty;
 mod home;
 mod hostile;
 mod messages;
+mod parity;
 mod queues;
 mod subscriptions;

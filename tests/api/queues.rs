@@ -116,7 +116,7 @@ async fn metadata_get_lazy_and_patch() {
                 .body(bad.to_string()),
         )
         .await;
-    r.assert_error(400, "Invalid API request");
+    r.assert_error(400, "Invalid request body");
     let r = api
         .send(
             api.request(Method::PATCH, "/v2/queues/nope")

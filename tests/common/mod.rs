@@ -238,6 +238,19 @@ impl Api {
         self.call(Method::PUT, path, body).await
     }
 
+    /// A queue PATCH with Zaqar's JSON-patch media type.
+    pub async fn patch(&self, path: &str, ops: Value) -> Resp {
+        self.send(
+            self.request(Method::PATCH, path)
+                .header(
+                    "Content-Type",
+                    "application/openstack-messaging-v2.0-json-patch",
+                )
+                .body(ops.to_string()),
+        )
+        .await
+    }
+
     /// Posts messages and answers their ids.
     pub async fn post_messages(&self, queue: &str, messages: Value) -> Vec<String> {
         let r = self

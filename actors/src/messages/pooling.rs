@@ -12,6 +12,8 @@ use crate::model::QueueEntry;
 use crate::pooling::{FlavorEntry, PoolPatch};
 use crate::router::Routing;
 
+pub use super::dead_letter::ClaimMessages;
+
 /// A message the router answers itself.
 pub trait RouterRequest:
     actix::Message<Result = Result<<Self as RouterRequest>::Output, StorageError>> + Send + 'static

@@ -595,6 +595,7 @@ impl DataStore for MongoStore {
         match claim_id {
             None if held => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
             None => Box::pin(self.delete_message(queue, id, None)).await,
+            Some(c) if !held => Err(crate::storage::not_held(id, c)),
             Some(c) => {
                 let live = self
                     .traced(

@@ -129,7 +129,9 @@ if not m then return 'ok' end
 local claim = ARGV[3]
 if claim == '' then
   if held(m) then return 'claimed' end
-elseif not (held(m) and m.ci == claim) then
+elseif not held(m) then
+  return 'not_claimed'
+elseif m.ci ~= claim then
   if claim_is_live(claim) then return 'not_claimed_by' end
   return 'claim_not_valid'
 end
@@ -845,6 +847,7 @@ impl DataStore for RedisStore {
         match status.as_str() {
             "ok" => Ok(()),
             "claimed" => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
+            "not_claimed" => Err(crate::storage::not_held(id, claim_id.unwrap_or_default())),
             "not_claimed_by" => Err(StorageError::MessageNotClaimedBy {
                 id: id.to_owned(),
                 claim: claim_id.unwrap_or_default().to_owned(),

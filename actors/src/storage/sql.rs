@@ -870,6 +870,7 @@ impl DataStore for SqlStore {
         let held = holder.is_some() && claim_expires > now;
         match claim_id {
             None if held => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
+            Some(c) if !held => Err(crate::storage::not_held(id, c)),
             Some(c) if self.claim_is_live(queue, c, now).await? => {
                 Err(StorageError::MessageNotClaimedBy {
                     id: id.to_owned(),

@@ -3,7 +3,8 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use zaqar_actors::messages::{CreateClaim, GetClaim, ReleaseClaim, RenewClaim};
+use zaqar_actors::messages::pooling::ClaimMessages;
+use zaqar_actors::messages::{GetClaim, ReleaseClaim, RenewClaim};
 
 use super::{render, MessageOut, MessagesOut};
 use crate::transport::errors::ApiError;
@@ -38,7 +39,7 @@ pub async fn create(
     let limit = state.validator.claim_limit(&Params::parse(&req)?)?;
     let (ttl, grace) = claim_body(&state, &req, payload).await?;
     let claim = state
-        .ask(CreateClaim {
+        .ask(ClaimMessages {
             queue: queue.clone(),
             ttl,
             grace,
@@ -51,7 +52,7 @@ pub async fn create(
     let messages = claim
         .messages
         .iter()
-        .map(|m| MessageOut::new(&queue, m, Some(&claim.id)))
+        .map(|m| MessageOut::of(&queue, m, state.checksum))
         .collect();
     let mut created = HttpResponse::Created();
     created.insert_header((header::LOCATION, claim_href(&queue.name, &claim.id)));
@@ -85,7 +86,7 @@ pub async fn get(
         messages: claim
             .messages
             .iter()
-            .map(|m| MessageOut::new(&queue, m, Some(&claim.id)))
+            .map(|m| MessageOut::of(&queue, m, state.checksum))
             .collect(),
         href: claim_href(&queue.name, &claim.id),
     };

@@ -12,7 +12,7 @@ use zaqar_actors::control::{Flavor, Pool};
 use zaqar_actors::messages::pooling::{DeleteFlavor, GetFlavor, ListFlavors, PutFlavor};
 use zaqar_actors::pooling::FlavorEntry;
 
-use super::pools::{admin_body, admin_name, AdminPage};
+use super::pools::{admin_body, admin_name, path_name, AdminPage};
 use crate::transport::errors::ApiError;
 use crate::transport::extract::Ctx;
 use crate::transport::AppState;
@@ -73,7 +73,7 @@ pub async fn list(
     _ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let page = AdminPage::parse(&state, &req)?;
+    let page = AdminPage::parse_public(&state, &req)?;
     let flavors = state
         .ask(ListFlavors {
             marker: page.marker.clone(),
@@ -114,7 +114,7 @@ pub async fn get(
     ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     let flavor = state.ask(GetFlavor { name }).await?;
     // A single flavor always shows its capabilities, as Zaqar's does.
     Ok(HttpResponse::Ok().json(render(&flavor, true)))

@@ -73,22 +73,24 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(&req)?;
     if let Some(ids) = params.list("ids") {
-        let ids = state.validator.message_ids(ids)?;
+        let ids = state.validator.ids_to_get(ids)?;
         let found = state
             .ask(GetMessages {
                 queue: queue.clone(),
-                ids,
+                ids: ids.clone(),
             })
             .await?;
         if found.is_empty() {
             return Err(ApiError::not_found(format!(
-                "None of the given messages exist in queue {} for project {}",
-                queue.name, queue.project
+                "No messages with IDs: {} found in the queue {} for project {}.",
+                python_list(&ids),
+                queue.name,
+                queue.project
             )));
         }
         let messages = found
             .iter()
-            .map(|m| MessageOut::new(&queue, m, None))
+            .map(|m| MessageOut::of(&queue, m, state.checksum))
             .collect();
         let out = MessagesOut {
             messages,
@@ -98,9 +100,9 @@ pub async fn list(
     }
     let limit = state.validator.message_page(&params)?;
     let filter = ListFilter {
-        echo: params.flag("echo"),
-        include_claimed: params.flag("include_claimed"),
-        include_delayed: params.flag("include_delayed"),
+        echo: params.flag("echo")?,
+        include_claimed: params.flag("include_claimed")?,
+        include_delayed: params.flag("include_delayed")?,
         client_id: ctx.client_id,
     };
     let found = state
@@ -118,7 +120,7 @@ pub async fn list(
     );
     let messages = found
         .iter()
-        .map(|m| MessageOut::new(&queue, m, None))
+        .map(|m| MessageOut::of(&queue, m, state.checksum))
         .collect();
     let out = MessagesOut {
         messages,
@@ -143,7 +145,10 @@ pub async fn get(
             queue.name, queue.project
         ))
     })?;
-    render(HttpResponse::Ok(), &MessageOut::new(&queue, m, None))
+    render(
+        HttpResponse::Ok(),
+        &MessageOut::of(&queue, m, state.checksum),
+    )
 }
 
 pub async fn delete(
@@ -162,6 +167,21 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A list of strings as Python prints it (`['a', 'b']`), for Zaqar's error texts.
+fn python_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| {
+            if s.contains('\'') && !s.contains('"') {
+                format!("\"{s}\"")
+            } else {
+                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+            }
+        })
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 /// A popped message: it is gone, so it has no href.
 #[derive(Serialize)]
 struct PoppedOut<'a> {
@@ -171,10 +191,12 @@ struct PoppedOut<'a> {
     body: &'a serde_json::value::RawValue,
     claim_id: Option<&'a str>,
     claim_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checksum: Option<String>,
 }
 
-impl<'a> From<&'a Message> for PoppedOut<'a> {
-    fn from(m: &'a Message) -> Self {
+impl<'a> PoppedOut<'a> {
+    fn of(m: &'a Message, checksum: bool) -> Self {
         Self {
             id: &m.id,
             age: m.age,
@@ -182,6 +204,7 @@ impl<'a> From<&'a Message> for PoppedOut<'a> {
             body: &m.body,
             claim_id: m.claim_id.as_deref(),
             claim_count: m.claim_count,
+            checksum: checksum.then(|| crate::transport::checksum::checksum(m.body.get())),
         }
     }
 }
@@ -193,22 +216,36 @@ pub async fn delete_many(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(&req)?;
-    match (params.list("ids"), params.int("pop")?) {
+    let with_claims = state.validator.limits.message_delete_with_claim_id;
+    let ids = params.list("ids");
+    let claim_ids = params.list("claim_ids").filter(|_| with_claims);
+    match (ids, params.int("pop")?) {
         (Some(_), Some(_)) => Err(ApiError::invalid(
             "pop and id params cannot be present together in the delete request.",
         )),
         (None, None) => Err(ApiError::invalid(
             "The request should have either \"ids\" or \"pop\" parameter in the request, to be able to delete.",
         )),
+        (ids, _) if with_claims && ids.is_some() != claim_ids.is_some() => {
+            Err(ApiError::invalid(
+                "The request should have both \"ids\" and \"claim_ids\" parameter in the request when message_delete_with_claim_id is True.",
+            ))
+        }
         (Some(ids), None) => {
-            let ids = state.validator.message_ids(ids)?;
-            state.ask(DeleteMessages { queue, ids }).await?;
+            let ids = state.validator.ids_to_delete(ids)?;
+            match claim_ids {
+                None => state.ask(DeleteMessages { queue, ids }).await?,
+                Some(claims) => delete_claimed(&state, queue, ids, &claims).await?,
+            }
             Ok(HttpResponse::NoContent().finish())
         }
         (None, Some(n)) => {
             let limit = state.validator.pop(n)?;
             let popped = state.ask(PopMessages { queue, limit }).await?;
-            let messages = popped.iter().map(PoppedOut::from).collect();
+            let messages = popped
+                .iter()
+                .map(|m| PoppedOut::of(m, state.checksum))
+                .collect();
             let out = MessagesOut {
                 messages,
                 links: None,
@@ -216,4 +253,47 @@ pub async fn delete_many(
             render(HttpResponse::Ok(), &out)
         }
     }
+}
+
+/// `message_delete_with_claim_id`: every message of `ids` that exists must be held by one
+/// of `claims`; each is then deleted under its claim, which the store checks again. Ids
+/// that do not exist are skipped, as by any delete. Nothing is deleted when a message
+/// fails the check; a claim that ends between the check and the delete stops the request
+/// there with the store's answer.
+async fn delete_claimed(
+    state: &AppState,
+    queue: zaqar_actors::model::QueueId,
+    ids: Vec<String>,
+    claims: &[String],
+) -> Result<(), ApiError> {
+    let found = state
+        .ask(GetMessages {
+            queue: queue.clone(),
+            ids,
+        })
+        .await?;
+    let mut held = Vec::with_capacity(found.len());
+    for m in found {
+        match m.claim_id {
+            Some(claim) if claims.contains(&claim) => held.push((m.id, claim)),
+            Some(_) => {
+                return Err(zaqar_actors::error::StorageError::MessageIsClaimed { id: m.id }.into())
+            }
+            None => {
+                return Err(
+                    zaqar_actors::error::StorageError::MessageNotClaimed { id: m.id }.into(),
+                )
+            }
+        }
+    }
+    for (id, claim) in held {
+        state
+            .ask(DeleteMessage {
+                queue: queue.clone(),
+                id,
+                claim_id: Some(claim),
+            })
+            .await?;
+    }
+    Ok(())
 }

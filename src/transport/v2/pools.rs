@@ -22,9 +22,12 @@ pub const MAX_ADMIN_BODY: u64 = 65_536;
 
 /// The admin role is required, then a valid name (the queue-name rule, as Zaqar).
 pub fn admin_name(req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
-    if !crate::transport::extract::is_admin(req) {
-        return Err(ApiError::forbidden());
-    }
+    require_admin(req)?;
+    path_name(req, ctx)
+}
+
+/// The `{name}` of a pool or flavor path, checked like a queue name.
+pub fn path_name(req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default();
     ctx.queue(name).map(|q| q.name)
 }
@@ -60,12 +63,19 @@ pub struct AdminPage {
 }
 
 impl AdminPage {
+    /// The page of an admin-only listing (pools).
     pub fn parse(state: &AppState, req: &HttpRequest) -> Result<Self, ApiError> {
         require_admin(req)?;
+        Self::parse_public(state, req)
+    }
+
+    /// The page of a listing anyone may read (flavors: Zaqar's policy leaves
+    /// `flavors:get_all` and `flavors:get` unprotected).
+    pub fn parse_public(state: &AppState, req: &HttpRequest) -> Result<Self, ApiError> {
         let params = Params::parse(req)?;
         Ok(Self {
             limit: state.validator.queue_page(&params)?,
-            detailed: params.flag("detailed"),
+            detailed: params.flag("detailed")?,
             marker: params.get("marker").map(str::to_owned),
             params,
         })
@@ -170,7 +180,7 @@ pub async fn get(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    let detailed = Params::parse(&req)?.flag("detailed");
+    let detailed = Params::parse(&req)?.flag("detailed")?;
     let pool = state.ask(GetPool { name }).await?;
     Ok(HttpResponse::Ok().json(render(&pool, detailed)))
 }

@@ -2,13 +2,13 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use zaqar_actors::messages::pooling::ListAllQueues;
 use zaqar_actors::messages::{
     CreateQueue, DeleteQueue, GetQueueMetadata, GetQueueStats, PurgeQueue, SetQueueMetadata,
 };
-use zaqar_actors::model::{Message, Metadata, QueueId};
+use zaqar_actors::model::{Message, Metadata, QueueEntry, QueueId};
 
 use super::{message_href, next_links, queue_href};
 use crate::transport::errors::ApiError;
@@ -26,6 +26,101 @@ struct QueueOut<'a> {
     href: String,
 }
 
+/// The query parameters of a queue listing; any other is a metadata filter.
+const LIST_PARAMS: [&str; 5] = ["marker", "limit", "detailed", "name", "with_count"];
+
+/// Queues fetched per store round trip while filtering or counting.
+const SCAN_PAGE: u32 = 1000;
+
+/// Which queues a listing shows: Zaqar's `name` (part of the name) and metadata filter
+/// (`?key=value`: the metadata holds that value, an integer when it reads as one).
+struct QueueFilter {
+    name: Option<String>,
+    metadata: Vec<(String, Value)>,
+}
+
+impl QueueFilter {
+    fn parse(params: &Params) -> Self {
+        let metadata = params
+            .0
+            .iter()
+            .filter(|(k, _)| !LIST_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| {
+                let value = v
+                    .trim()
+                    .parse::<i64>()
+                    .map_or_else(|_| v.clone().into(), Value::from);
+                (k.clone(), value)
+            })
+            .collect();
+        Self {
+            name: params.get("name").map(str::to_owned),
+            metadata,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.name.is_none() && self.metadata.is_empty()
+    }
+
+    fn admits(&self, q: &QueueEntry) -> bool {
+        self.name
+            .as_deref()
+            .is_none_or(|part| q.name.contains(part))
+            && self
+                .metadata
+                .iter()
+                .all(|(k, v)| q.metadata.get(k) == Some(v))
+    }
+}
+
+/// A page of the project's queues that pass `filter`, reading on past the ones that do not.
+async fn filtered_page(
+    state: &AppState,
+    project: &str,
+    mut marker: Option<String>,
+    limit: u32,
+    filter: &QueueFilter,
+) -> Result<Vec<QueueEntry>, ApiError> {
+    let fetch = if filter.is_open() { limit } else { SCAN_PAGE };
+    let mut out = Vec::new();
+    loop {
+        let page = state
+            .ask(ListAllQueues {
+                project: project.to_owned(),
+                marker: marker.clone(),
+                limit: fetch,
+            })
+            .await?;
+        let exhausted = page.len() < fetch as usize;
+        marker = page.last().map(|q| q.name.clone());
+        out.extend(page.into_iter().filter(|q| filter.admits(q)));
+        if out.len() >= limit as usize || exhausted || filter.is_open() {
+            out.truncate(limit as usize);
+            return Ok(out);
+        }
+    }
+}
+
+/// `with_count`: how many queues the project has (Zaqar counts them all, filter or not).
+async fn count_queues(state: &AppState, project: &str) -> Result<usize, ApiError> {
+    let (mut marker, mut count) = (None, 0);
+    loop {
+        let page = state
+            .ask(ListAllQueues {
+                project: project.to_owned(),
+                marker,
+                limit: SCAN_PAGE,
+            })
+            .await?;
+        count += page.len();
+        if page.len() < SCAN_PAGE as usize {
+            return Ok(count);
+        }
+        marker = page.last().map(|q| q.name.clone());
+    }
+}
+
 pub async fn list(
     state: web::Data<AppState>,
     ctx: Ctx,
@@ -33,14 +128,16 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::parse(&req)?;
     let limit = state.validator.queue_page(&params)?;
-    let detailed = params.flag("detailed");
-    let queues = state
-        .ask(ListAllQueues {
-            project: ctx.project,
-            marker: params.get("marker").map(str::to_owned),
-            limit,
-        })
-        .await?;
+    let detailed = params.flag("detailed")?;
+    let with_count = params.flag("with_count")?;
+    let filter = QueueFilter::parse(&params);
+    let marker = params.get("marker").map(str::to_owned);
+    let queues = filtered_page(&state, &ctx.project, marker, limit, &filter).await?;
+    let count = if with_count {
+        Some(count_queues(&state, &ctx.project).await?)
+    } else {
+        None
+    };
     let links = next_links(
         "/v2/queues",
         &params,
@@ -61,7 +158,12 @@ pub async fn list(
             href: queue_href(name),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "queues": out, "links": links })))
+    let mut body = json!({ "queues": out, "links": links });
+    // Zaqar leaves `count` out when it is 0.
+    if let Some(n) = count.filter(|n| *n > 0) {
+        body["count"] = n.into();
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// Reads an optional JSON-object body (queue metadata), within the metadata size limit.
@@ -90,9 +192,9 @@ pub async fn create(
     let metadata = match metadata_body(&state, &req, payload).await? {
         None => Metadata::new(),
         Some(Value::Object(m)) => m,
-        Some(_) => return Err(ApiError::bad_body("Queue metadata must be a JSON object.")),
+        Some(_) => return Err(ApiError::bad_body("Document type not supported.")),
     };
-    state.validator.queue_metadata(&metadata)?;
+    state.validator.queue_metadata(&queue.name, &metadata)?;
     let location = queue_href(&queue.name);
     let created = state.ask(CreateQueue { queue, metadata }).await?;
     let mut resp = if created {
@@ -113,52 +215,168 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(state.defaults.render(stored)))
 }
 
-#[derive(Deserialize)]
-struct PatchOp {
+/// One change of a queue PATCH, as Zaqar's `queue_patching` checks it: `op` is add,
+/// remove or replace; `path` a JSON pointer of two tokens (`/metadata/KEY`; for a remove
+/// the first token may be anything); add and replace carry a `value`.
+struct Change {
     op: String,
-    path: String,
-    #[serde(default)]
+    key: String,
     value: Option<Value>,
 }
 
-/// Applies Zaqar's subset of JSON patch (add, replace, remove on `/metadata/KEY`).
-fn apply_patch(metadata: &mut Metadata, ops: Vec<PatchOp>) -> Result<(), ApiError> {
-    for op in ops {
-        let key = op
-            .path
-            .strip_prefix("/metadata/")
-            .filter(|k| !k.is_empty() && !k.contains('/'))
-            .ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "Invalid path `{}`: the path must be /metadata/KEY.",
-                    op.path
-                ))
-            })?
-            .replace("~1", "/")
-            .replace("~0", "~");
-        match op.op.as_str() {
-            "add" | "replace" => {
-                let value = op.value.ok_or_else(|| {
-                    ApiError::invalid(format!("Missing value for the `{}` operation.", op.op))
-                })?;
-                metadata.insert(key, value);
+const PATCH_OPS: &str = "add, remove, replace";
+
+/// Zaqar's `_validate_json_pointer` and `_decode_json_pointer`, check for check.
+fn pointer_tokens(pointer: &str) -> Result<Vec<String>, String> {
+    let rest = pointer
+        .strip_prefix('/')
+        .ok_or_else(|| format!("Pointer `{pointer}` does not start with \"/\"."))?;
+    // re.search(r'/\s*?/', pointer[1:])
+    let adjacent = rest.char_indices().any(|(i, c)| {
+        c == '/'
+            && rest[i + 1..]
+                .trim_start_matches(char::is_whitespace)
+                .starts_with('/')
+    });
+    if adjacent {
+        return Err(format!("Pointer `{pointer}` contains adjacent \"/\"."));
+    }
+    if pointer.len() > 1 && pointer.ends_with('/') {
+        return Err(format!("Pointer `{pointer}` end with \"/\"."));
+    }
+    if rest.trim() == "/" {
+        return Err(format!(
+            "Pointer `{pointer}` does not contains valid token."
+        ));
+    }
+    let bad_escape = pointer.ends_with('~')
+        || pointer
+            .match_indices('~')
+            .any(|(i, _)| !matches!(pointer.as_bytes().get(i + 1), Some(b'0' | b'1') | None));
+    if bad_escape {
+        return Err(format!(
+            "Pointer `{pointer}` contains \"~\" not part of a recognized escape sequence."
+        ));
+    }
+    Ok(rest
+        .split('/')
+        .map(|token| {
+            token
+                .replace("~1", "/")
+                .replace("~0", "~")
+                .trim()
+                .to_owned()
+        })
+        .collect())
+}
+
+/// The changes of a PATCH body, or Zaqar's description of what is wrong with them.
+fn parse_changes(body: &Value) -> Result<Vec<Change>, String> {
+    let Value::Array(raw) = body else {
+        return Err("Document type not supported.".into());
+    };
+    raw.iter()
+        .map(|raw| {
+            let Value::Object(raw) = raw else {
+                return Err("Operations must be JSON objects.".into());
+            };
+            let op = match raw.get("op") {
+                None => {
+                    return Err(format!(
+                        "Unable to find `op` in JSON Schema change. It must be one of the following: {PATCH_OPS}."
+                    ))
+                }
+                Some(Value::String(op)) if ["add", "remove", "replace"].contains(&op.as_str()) => {
+                    op.clone()
+                }
+                Some(other) => {
+                    let shown = other.as_str().map_or_else(|| other.to_string(), str::to_owned);
+                    return Err(format!(
+                        "Invalid operation: `{shown}`. It must be one of the following: {PATCH_OPS}."
+                    ));
+                }
+            };
+            let pointer = match raw.get("path") {
+                None => return Err("Unable to find 'path' in JSON Schema change".into()),
+                Some(Value::String(p)) => p.clone(),
+                Some(_) => return Err("Unable to find 'path' in JSON Schema change".into()),
+            };
+            let path = pointer_tokens(&pointer)?;
+            if path.len() != 2 {
+                return Err(format!(
+                    "Invalid JSON pointer for this resource: '/{}, e.g /metadata/key'",
+                    path.join("/")
+                ));
             }
-            "remove" => {
-                if metadata.remove(&key).is_none() {
-                    return Err(ApiError::invalid(format!(
-                        "Can not remove `{key}`: it is not in the metadata."
+            let value = if op == "remove" {
+                None
+            } else {
+                Some(raw.get("value").cloned().ok_or_else(|| {
+                    format!("Operation \"{op}\" requires a member named \"value\".")
+                })?)
+            };
+            if op != "remove" && !path[0].eq_ignore_ascii_case("metadata") {
+                return Err("The root of path must be metadata, e.g /metadata/key.".into());
+            }
+            Ok(Change {
+                op,
+                key: path[1].clone(),
+                value,
+            })
+        })
+        .collect()
+}
+
+/// Applies the changes as Zaqar's `_do_add`, `_do_replace` and `_do_remove` do: a reserved
+/// key can be replaced or removed even when the queue does not set it (it holds its
+/// default), any other missing key is a conflict.
+fn apply_changes(metadata: &mut Metadata, changes: Vec<Change>) -> Result<(), ApiError> {
+    let conflict = |text: String| {
+        ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "Resource conflict",
+            text,
+        )
+    };
+    for change in changes {
+        let reserved = RESERVED_KEYS.contains(&change.key.as_str());
+        match (change.op.as_str(), change.value) {
+            ("remove", _) => {
+                if metadata.shift_remove(&change.key).is_none() && !reserved {
+                    return Err(conflict(format!(
+                        "Can't remove non-existent object {}.",
+                        change.key
                     )));
                 }
             }
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "Invalid operation `{other}`: it must be add, replace or remove."
-                )))
+            ("replace", Some(value)) => {
+                if !metadata.contains_key(&change.key) && !reserved {
+                    return Err(conflict(format!(
+                        "Can't replace non-existent object {}.",
+                        change.key
+                    )));
+                }
+                metadata.insert(change.key, value);
             }
+            (_, Some(value)) => {
+                metadata.insert(change.key, value);
+            }
+            (_, None) => {}
         }
     }
     Ok(())
 }
+
+/// The keys Zaqar's `_get_reserved_metadata` lists: every queue has them, set or not.
+const RESERVED_KEYS: [&str; 7] = [
+    "_max_messages_post_size",
+    "_default_message_ttl",
+    "_default_message_delay",
+    "_dead_letter_queue",
+    "_dead_letter_queue_messages_ttl",
+    "_max_claim_count",
+    "_enable_encrypt_messages",
+];
 
 pub async fn patch(
     state: web::Data<AppState>,
@@ -166,6 +384,16 @@ pub async fn patch(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let max = state.validator.limits.max_queue_metadata;
+    let too_large = || ApiError::bad_body(format!("Queue metadata is too large. Max size: {max}"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
     let ctype = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -184,12 +412,13 @@ pub async fn patch(
             format!("Accepted media type for PATCH: {{'Accept-Patch': '{JSON_PATCH}'}}."),
         ));
     }
-    let max = state.validator.limits.max_queue_metadata;
-    let body = read_body(&req, payload, max, || {
-        ApiError::invalid(format!("Queue metadata is too large. Max size: {max}"))
-    })
-    .await?;
-    let ops: Vec<PatchOp> = parse_json(&body)?;
+    let body = read_body(&req, payload, max, too_large).await?;
+    if body.is_empty() {
+        return Err(ApiError::bad_body(
+            "PATCH body could not be empty for update.",
+        ));
+    }
+    let changes = parse_changes(&parse_json(&body)?).map_err(ApiError::bad_body)?;
     let mut metadata = state
         .ask(GetQueueMetadata {
             queue: queue.clone(),
@@ -201,8 +430,8 @@ pub async fn patch(
                 queue.name, queue.project
             ))
         })?;
-    apply_patch(&mut metadata, ops)?;
-    state.validator.queue_metadata(&metadata)?;
+    apply_changes(&mut metadata, changes)?;
+    state.validator.patched_metadata(&queue.name, &metadata)?;
     state
         .ask(SetQueueMetadata {
             queue,
@@ -280,11 +509,6 @@ pub async fn stats(
     super::render(HttpResponse::Ok(), &out)
 }
 
-#[derive(Deserialize)]
-struct PurgeBody {
-    resource_types: Option<Vec<String>>,
-}
-
 pub async fn purge(
     state: web::Data<AppState>,
     QueuePath { queue, .. }: QueuePath,
@@ -295,20 +519,40 @@ pub async fn purge(
         ApiError::bad_body("The purge request is too large.")
     })
     .await?;
-    let types = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    // No body purges both; a body must name what to purge (Zaqar's `queue_purging`).
+    let types: Vec<String> = if body.is_empty() {
+        vec!["messages".into(), "subscriptions".into()]
     } else {
-        parse_json::<PurgeBody>(&body)?.resource_types
+        let document: Value = parse_json(&body)?;
+        let Some(types) = document.get("resource_types") else {
+            return Err(ApiError::invalid(
+                "Post body must contain key \"resource_types\".",
+            ));
+        };
+        let names = types.as_array().map(|items| {
+            items
+                .iter()
+                .map(|t| t.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        });
+        match names.flatten() {
+            Some(names)
+                if names
+                    .iter()
+                    .all(|t| t == "messages" || t == "subscriptions") =>
+            {
+                names
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "Resource types must be a sub set of {'subscriptions', 'messages'}.",
+                ))
+            }
+        }
     };
-    let types = types.unwrap_or_else(|| vec!["messages".into(), "subscriptions".into()]);
-    if types.is_empty()
-        || types
-            .iter()
-            .any(|t| t != "messages" && t != "subscriptions")
-    {
-        return Err(ApiError::invalid(
-            "Resource types must be a sub set of {'subscriptions', 'messages'}.",
-        ));
+    if types.is_empty() {
+        // Nothing named, nothing to do: Zaqar answers 204 too.
+        return Ok(HttpResponse::NoContent().finish());
     }
     state
         .ask(PurgeQueue {
