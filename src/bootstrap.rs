@@ -61,6 +61,7 @@ pub async fn open_pools(conf: &Config, clock: Clock) -> Result<PoolSet, StartupE
         sqlite_disk_reserve: storage.sqlite_disk_reserve,
         defaults: conf.limits.queue_defaults(),
         clock,
+        keys: Arc::new(conf.encryption.keyring()),
     };
     let pooling = PoolingOptions {
         enabled: conf.pooling.enabled,
@@ -149,7 +150,10 @@ pub async fn run(
         Duration::from_secs(conf.storage.gc_interval),
     );
     let admin = conf.server.admin_mode && conf.pooling.enabled;
-    let validator = Arc::new(Validator::new(conf.limits.clone(), false));
+    let validator = Arc::new(Validator::new(
+        conf.limits.clone(),
+        !conf.encryption.keys.0.is_empty(),
+    ));
     let defaults = conf.limits.queue_defaults();
     let capacity = conf.server.mailbox_capacity;
     let body_timeout = Duration::from_secs(conf.server.client_body_timeout);

@@ -39,6 +39,28 @@ pub struct Config {
     pub limits: LimitsConf,
     pub profiler: ProfilerConf,
     pub log: LogConf,
+    pub encryption: EncryptionConf,
+}
+
+/// `[encryption]`: keys for queues with `_enable_encrypt_messages` (AES-256-GCM).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConf {
+    /// `ID:BASE64` entries, each a 32-byte key under an id of its own; the last one seals
+    /// new messages, every one opens what it sealed. A TOML list or one comma-separated
+    /// string; `ZAQAR_ENCRYPTION_KEYS` replaces it, so keys need not sit in the file.
+    pub keys: HmacKeys,
+}
+
+impl EncryptionConf {
+    /// The keyring; the configuration is validated, so the keys parse.
+    pub fn keyring(&self) -> zaqar_actors::storage::encrypted::Keyring {
+        zaqar_actors::storage::encrypted::Keyring::parse(&self.entries()).unwrap_or_default()
+    }
+
+    fn entries(&self) -> Vec<&str> {
+        self.keys.0.iter().map(|k| k.0.as_str()).collect()
+    }
 }
 
 /// How the server writes its log (stderr; `RUST_LOG` sets the filter).
@@ -58,7 +80,8 @@ impl Default for LogConf {
     }
 }
 
-/// A secret string (an HMAC key): its `Debug` never shows it, so it cannot reach a log.
+/// A secret string (an HMAC or encryption key): its `Debug` never shows it, so it cannot
+/// reach a log.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(pub String);
 
@@ -68,8 +91,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// HMAC keys: a TOML list, or one comma-separated string as in Zaqar's `hmac_keys`. Each
-/// key is stripped of surrounding spaces and empty ones are dropped, as osprofiler does.
+/// Secret keys (HMAC keys, encryption keys): a TOML list, or one comma-separated string as
+/// in Zaqar's `hmac_keys`. Each key is stripped of surrounding spaces and empty ones are
+/// dropped, as osprofiler does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HmacKeys(pub Vec<Secret>);
 
@@ -368,6 +392,9 @@ impl Config {
         if let Ok(keys) = std::env::var("ZAQAR_PROFILER_HMAC_KEYS") {
             conf.profiler.hmac_keys = HmacKeys::parse(&keys);
         }
+        if let Ok(keys) = std::env::var("ZAQAR_ENCRYPTION_KEYS") {
+            conf.encryption.keys = HmacKeys::parse(&keys);
+        }
         conf.validate()?;
         Ok(conf)
     }
@@ -460,6 +487,11 @@ impl Config {
                 "limits.default_subscription_ttl",
                 "must be at least limits.min_subscription_ttl, itself at least 1",
             ));
+        }
+        if let Err(why) =
+            zaqar_actors::storage::encrypted::Keyring::parse(&self.encryption.entries())
+        {
+            return Err(invalid("encryption.keys", &why));
         }
         if !matches!(l.client_id_uuid_safe.as_str(), "strict" | "off") {
             return Err(invalid(

@@ -143,6 +143,7 @@ impl PoolSet {
                 sqlite_disk_reserve: 0,
                 defaults: Default::default(),
                 clock: Default::default(),
+                keys: Default::default(),
             },
             backends: Default::default(),
             stores: RwLock::default(),

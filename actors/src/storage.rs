@@ -15,6 +15,7 @@
 //! - [`reach`]: failing fast while a backend refuses connections.
 
 pub mod actor;
+pub mod encrypted;
 pub mod faulty;
 pub mod mongo;
 pub mod open;

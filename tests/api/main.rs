@@ -8,6 +8,8 @@ mod admin;
 mod bad_input;
 mod claims;
 mod concurrency;
+mod dead_letter;
+mod encryption;
 mod expiry;
 mod faulty;
 mod home;

@@ -310,6 +310,7 @@ pub fn store_options() -> zaqar_actors::storage::open::OpenOptions {
         sqlite_disk_reserve: 0,
         defaults: zaqar_actors::model::QueueDefaults::default(),
         clock: Clock::system(),
+        keys: Default::default(),
     }
 }
 
@@ -403,4 +404,92 @@ pub async fn claim_and_delete_all(
         }
     }
     deleted
+}
+
+/// Everything the backend at `store_uri` holds, as text, read with the backend's own
+/// client (no server code in between): the SQLite file and its WAL, every row of
+/// PostgreSQL's `messages`, every Redis key's value, every MongoDB document.
+pub async fn raw_dump(store_uri: &str) -> String {
+    if let Some(path) = store_uri.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        let mut out = Vec::new();
+        for suffix in ["", "-wal"] {
+            if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                out.extend(bytes);
+            }
+        }
+        return String::from_utf8_lossy(&out).into_owned();
+    }
+    if store_uri.starts_with("postgres") {
+        use sea_orm::{ConnectionTrait, Database, Statement};
+        let db = Database::connect(store_uri).await.expect("PostgreSQL");
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT coalesce(string_agg(m::text, E'\\n'), '') FROM messages m",
+            ))
+            .await
+            .expect("dump messages")
+            .expect("a row");
+        return row.try_get_by_index::<String>(0).expect("text");
+    }
+    if store_uri.starts_with("redis") {
+        let client = redis::Client::open(store_uri).expect("Redis URI");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS");
+        let mut out = String::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("TYPE");
+            let (command, args): (&str, Vec<&str>) = match kind.as_str() {
+                "string" => ("GET", vec![]),
+                "hash" => ("HGETALL", vec![]),
+                "zset" => ("ZRANGE", vec!["0", "-1"]),
+                "list" => ("LRANGE", vec!["0", "-1"]),
+                "set" => ("SMEMBERS", vec![]),
+                _ => continue,
+            };
+            let value: redis::Value = redis::cmd(command)
+                .arg(&key)
+                .arg(&args)
+                .query_async(&mut conn)
+                .await
+                .expect("read key");
+            out.push_str(&format!("{key} {value:?}\n"));
+        }
+        return out;
+    }
+    if store_uri.starts_with("mongodb") {
+        use futures_util::TryStreamExt;
+        let client = mongodb::Client::with_uri_str(store_uri)
+            .await
+            .expect("MongoDB");
+        let db = client.default_database().expect("a database in the URI");
+        let mut out = String::new();
+        for name in db.list_collection_names().await.expect("collections") {
+            let docs: Vec<mongodb::bson::Document> = db
+                .collection::<mongodb::bson::Document>(&name)
+                .find(mongodb::bson::doc! {})
+                .await
+                .expect("find")
+                .try_collect()
+                .await
+                .expect("documents");
+            for d in docs {
+                out.push_str(&format!("{name} {d}\n"));
+            }
+        }
+        return out;
+    }
+    panic!("no raw reader for {store_uri}");
 }

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::control::ControlStore;
 use crate::error::{Result, StorageError};
 use crate::model::QueueDefaults;
+use crate::storage::encrypted::{Encrypting, Keyring};
 use crate::storage::faulty::FaultyStore;
 use crate::storage::mongo::{MongoOptions, MongoStore};
 use crate::storage::redis::{RedisOptions, RedisStore};
@@ -29,6 +30,8 @@ pub struct OpenOptions {
     pub sqlite_disk_reserve: u64,
     pub defaults: QueueDefaults,
     pub clock: Clock,
+    /// Keys for queues that encrypt their messages (`[encryption] keys`); may be empty.
+    pub keys: Arc<Keyring>,
 }
 
 /// One opened database: its message store and, when the backend has one, its control store
@@ -58,8 +61,15 @@ pub fn known_scheme(uri: &str) -> bool {
     ) && uri.contains("://")
 }
 
-/// Connects to the backend named by `uri` (and migrates its schema, for SQL).
+/// Connects to the backend named by `uri` (and migrates its schema, for SQL). Its message
+/// store comes wrapped in [`Encrypting`]: every body goes in and out through it.
 pub async fn open(uri: &str, opts: &OpenOptions) -> Result<Backend> {
+    let mut backend = open_raw(uri, opts).await?;
+    backend.data = Arc::new(Encrypting::new(backend.data, opts.keys.clone()));
+    Ok(backend)
+}
+
+async fn open_raw(uri: &str, opts: &OpenOptions) -> Result<Backend> {
     let scheme = uri.split("://").next().unwrap_or_default();
     let (clock, defaults) = (opts.clock.clone(), opts.defaults.clone());
     match scheme {
