@@ -60,6 +60,10 @@ ZAQAR_TEST_REDIS_URI="$REDIS_URI" cargo test --test profiler redis
 ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test backend_failure redis
 ZAQAR_TEST_REDIS_SERVER=redis-server cargo test --test redis_layout
 
+step "python-zaqarclient 4.7.0 (SQLite, then Redis)"
+bash tests/clients/run.sh target/debug/zaqar-server
+bash tests/clients/run.sh target/debug/zaqar-server "$REDIS_URI"
+
 step "tests (MongoDB wire protocol: NX-27017 0.8.1)"
 ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" cargo test --test api --test scale_out --test crash --test fuzz
 ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" ZAQAR_TEST_POOLING=1 cargo test --test api

@@ -322,9 +322,11 @@ async fn purge_bodies() {
         r.json["description"],
         "Post body must contain key \"resource_types\"."
     );
-    api.post("/v2/queues/q/purge", json!({"resource_types": "messages"}))
-        .await
-        .assert_error(400, "Invalid API request");
+    for types in [json!("messages"), json!(null), json!(["queues"])] {
+        api.post("/v2/queues/q/purge", json!({ "resource_types": types }))
+            .await
+            .assert_error(400, "Invalid API request");
+    }
     let r = api
         .post("/v2/queues/q/purge", json!({"resource_types": []}))
         .await;
@@ -441,4 +443,111 @@ async fn queue_listing_filters_and_counts() {
         r.json.get("count").is_none(),
         "Zaqar leaves a count of 0 out: {r:?}"
     );
+}
+
+/// Zaqar's `enable_checksum`, `message_delete_with_claim_id` and `client_id_uuid_safe`.
+#[tokio::test]
+async fn transport_options_do_what_zaqar_does() {
+    let s = TestServer::start_with(|c| {
+        c.server.enable_checksum = true;
+        c.limits.message_delete_with_claim_id = true;
+        c.limits.client_id_uuid_safe = "off".into();
+    });
+    let api = s.api();
+    let ids = api
+        .post_messages(
+            "q",
+            json!([{"body": {"event": "one"}}, {"body": "two"}, {"body": 3}]),
+        )
+        .await;
+    // The checksum is MD5 of Python's json.dumps of the body (hashlib, by hand).
+    let r = api.get(&format!("/v2/queues/q/messages/{}", ids[0])).await;
+    assert_eq!(
+        r.json["checksum"],
+        md5_of_python_dumps(r#"{"event": "one"}"#),
+        "{r:?}"
+    );
+    let r = api.get("/v2/queues/q/messages?echo=true").await;
+    assert_eq!(
+        r.json["messages"][1]["checksum"],
+        md5_of_python_dumps(r#""two""#)
+    );
+
+    // Deleting by ids needs claim ids, and only what those claims hold goes.
+    api.delete(&format!("/v2/queues/q/messages?ids={}", ids[0]))
+        .await
+        .assert_error(400, "Invalid API request");
+    let (claim, claimed) = api
+        .claim("q", "?limit=2", json!({"ttl": 60, "grace": 60}))
+        .await
+        .unwrap();
+    assert_eq!(claimed, ids[..2].to_vec());
+    let r = api
+        .delete(&format!(
+            "/v2/queues/q/messages?ids={},{}&claim_ids={claim}",
+            ids[0], ids[2]
+        ))
+        .await;
+    r.assert_error(400, "Unable to delete");
+    assert_eq!(
+        api.get("/v2/queues/q/messages?echo=true&include_claimed=true")
+            .await
+            .ids()
+            .len(),
+        3,
+        "nothing deleted"
+    );
+    let r = api
+        .delete(&format!(
+            "/v2/queues/q/messages?ids={}&ids={}&claim_ids={claim}",
+            ids[0], ids[1]
+        ))
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(
+        api.get("/v2/queues/q/messages?echo=true&include_claimed=true")
+            .await
+            .ids(),
+        vec![ids[2].clone()]
+    );
+
+    // Any Client-ID of 10 to 36 characters.
+    let named = crate::common::Api {
+        client_id: "consumer-one".into(),
+        ..api.clone()
+    };
+    assert_eq!(named.get("/v2/queues").await.status, 200);
+    let short = crate::common::Api {
+        client_id: "short".into(),
+        ..api.clone()
+    };
+    let r = short.get("/v2/queues").await;
+    r.assert_error(400, "Wrong UUID value");
+    assert_eq!(
+        r.json["description"],
+        "Length of client id must be at least 10 and no greater than 36."
+    );
+    // Strict (the default) takes UUIDs only.
+    let strict = TestServer::start();
+    let named = crate::common::Api {
+        base: strict.url.clone(),
+        ..named
+    };
+    named
+        .get("/v2/queues")
+        .await
+        .assert_error(400, "Wrong UUID value");
+}
+
+/// `MD5:` of Python's `json.dumps` output, given here as Python writes it.
+fn md5_of_python_dumps(python: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib,sys; print('MD5:' + hashlib.md5(sys.argv[1].encode()).hexdigest())",
+            python,
+        ])
+        .output()
+        .expect("python3");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
