@@ -547,3 +547,187 @@ async fn placement_and_pool_deletion_exclude_each_other() {
         }
     }
 }
+
+/// The dead-letter queue in another pool, and the server killed between the two steps of a
+/// move (posted to the dead-letter queue, not yet deleted from its queue): nothing is lost,
+/// and the message is moved again once the claim that held it expires, so the dead-letter
+/// queue holds it twice, the duplicate README promises at worst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_cross_pools_and_a_crash_mid_move_duplicates_but_loses_nothing() {
+    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
+        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut redis = common::start_redis(&binary, port, dir.path());
+    let redis_uri = format!("redis://127.0.0.1:{port}/0");
+    let sqlite_uri = format!("sqlite://{}/pool-work.db", dir.path().display());
+    let mgmt = format!("sqlite://{}/catalog.db", dir.path().display());
+    let conf = dir.path().join("zaqar.toml");
+    // Claims of one second, so that the held message comes back without a long wait.
+    std::fs::write(
+        &conf,
+        format!(
+            "[server]\nadmin_mode = true\nworkers = 1\n\
+             [storage]\nmessage_store = \"sqlite://{}/default.db\"\nmanagement_store = \"{mgmt}\"\ngc_interval = 0\n\
+             [pooling]\nenabled = true\n[limits]\nmin_claim_ttl = 1\nmin_claim_grace = 1\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let args = ["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"];
+    let server = process::start(dir.path(), &args);
+    let api = TestServer::client_of(&server.url);
+    for (pool, uri) in [("work", &sqlite_uri), ("dead", &redis_uri)] {
+        register(&api, pool, uri, 1).await;
+        let r = admin(
+            &api,
+            Method::PUT,
+            &format!("/v2/flavors/f-{pool}"),
+            Some(json!({ "pool_list": [pool] })),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let policy = json!({"_flavor": "f-work", "_max_claim_count": 1, "_dead_letter_queue": "dlq"});
+    assert_eq!(api.put("/v2/queues/jobs", Some(policy)).await.status, 201);
+    assert_eq!(
+        api.put("/v2/queues/dlq", Some(json!({"_flavor": "f-dead"})))
+            .await
+            .status,
+        201
+    );
+    let (jobs, dlq) = (
+        QueueId::new(api.project.clone(), "jobs"),
+        QueueId::new(api.project.clone(), "dlq"),
+    );
+    let (work_store, dead_store) = (store(&sqlite_uri).await, store(&redis_uri).await);
+    let claim = json!({"ttl": 1, "grace": 1});
+
+    // Across pools: the second claim moves the message from SQLite to Redis.
+    api.post_messages("jobs", json!([{"body": "first"}])).await;
+    assert!(api.claim("jobs", "", claim.clone()).await.is_some());
+    wait_for(|| async { held(&work_store, &jobs).await == 1 && free(&api, "jobs").await }).await;
+    assert!(api.claim("jobs", "", claim.clone()).await.is_none());
+    assert_eq!(held(&work_store, &jobs).await, 0);
+    assert_eq!(held(&dead_store, &dlq).await, 1);
+
+    // The server killed mid-move: the dead-letter pool is frozen, so the move is under
+    // way (the message held by its claim in the work pool) and cannot finish.
+    let mut server = server;
+    api.post_messages("jobs", json!([{"body": "second"}])).await;
+    assert!(api.claim("jobs", "", claim.clone()).await.is_some());
+    wait_for(|| async { free(&api, "jobs").await }).await;
+    common::process::signal(&redis, "-STOP");
+    let stuck = spawn_claim(&api, &claim);
+    wait_for(|| async { !free(&api, "jobs").await }).await;
+    common::process::signal(&server.child, "-KILL");
+    let _ = server.child.wait();
+    let _ = stuck.await;
+    common::process::signal(&redis, "-CONT");
+    assert_eq!(held(&work_store, &jobs).await, 1, "still in its queue");
+    // A new server: once that claim expires, a claim moves the message.
+    drop(server);
+    let server = process::start(dir.path(), &args);
+    let api = crate::common::Api {
+        base: server.url.clone(),
+        ..api
+    };
+    wait_for(|| async {
+        let _ = api.claim("jobs", "", claim.clone()).await;
+        held(&work_store, &jobs).await == 0
+    })
+    .await;
+    let second = dead_bodies(&dead_store, &dlq).await;
+    let copies = second.iter().filter(|b| *b == "\"second\"").count();
+    assert!(
+        (1..=2).contains(&copies),
+        "lost or copied more than once: {second:?}"
+    );
+
+    // The other half-way state, deterministically: the post to the dead-letter queue
+    // finishes only after the claim holding the message has expired, so the delete that
+    // should follow it finds the message no longer held and leaves it. The next claim
+    // moves it again: the dead-letter queue holds it twice, and nothing is lost.
+    api.post_messages("jobs", json!([{"body": "third"}])).await;
+    assert!(api.claim("jobs", "", claim.clone()).await.is_some());
+    wait_for(|| async { free(&api, "jobs").await }).await;
+    common::process::signal(&redis, "-STOP");
+    let slow = spawn_claim(&api, &claim);
+    wait_for(|| async { !free(&api, "jobs").await }).await;
+    // Frozen until the claim of the move (one second) has expired.
+    wait_for(|| async { free(&api, "jobs").await }).await;
+    common::process::signal(&redis, "-CONT");
+    let _ = slow.await;
+    wait_for(|| async {
+        let _ = api.claim("jobs", "", claim.clone()).await;
+        held(&work_store, &jobs).await == 0
+    })
+    .await;
+    let all = dead_bodies(&dead_store, &dlq).await;
+    assert_eq!(
+        all.iter().filter(|b| *b == "\"third\"").count(),
+        2,
+        "a duplicate, no loss: {all:?}"
+    );
+    assert_eq!(all[0], "\"first\"");
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
+
+/// A claim sent in the background (it may hang while a pool is frozen).
+fn spawn_claim(api: &Api, claim: &Value) -> tokio::task::JoinHandle<reqwest::Result<Resp>> {
+    let api = api.clone();
+    let body = claim.to_string();
+    tokio::spawn(async move {
+        api.try_send(
+            api.request(Method::POST, "/v2/queues/jobs/claims")
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+        .await
+    })
+}
+
+/// The bodies in the dead-letter queue, in order, read from its store.
+async fn dead_bodies(store: &Arc<dyn DataStore>, queue: &QueueId) -> Vec<String> {
+    store
+        .list_messages(queue, everything(), None, 20)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.body.get().to_owned())
+        .collect()
+}
+
+fn everything() -> ListFilter {
+    ListFilter {
+        echo: true,
+        include_claimed: true,
+        include_delayed: true,
+        client_id: String::new(),
+    }
+}
+
+/// Whether the queue has an unclaimed message.
+async fn free(api: &Api, queue: &str) -> bool {
+    let r = api.get(&format!("/v2/queues/{queue}/stats")).await;
+    r.json["messages"]["free"].as_i64().unwrap_or(0) > 0
+}
+
+/// Polls `check` until it holds, for at most 30 s (claims here expire after a second).
+async fn wait_for<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
