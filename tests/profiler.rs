@@ -820,3 +820,68 @@ fn parent_of<'a>(span: &SpanData, spans: &'a [SpanData]) -> &'a SpanData {
         .find(|s| s.span_context.span_id() == span.parent_span_id)
         .expect("parent in the trace")
 }
+
+/// A claim that dead-letters: the move (the post to the dead-letter queue and the delete
+/// from the queue) is in the claim's trace, under its `ClaimMessages` hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_move_is_in_the_claims_trace() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|_| {});
+    let api = s.api();
+    let policy = json!({"_max_claim_count": 1, "_dead_letter_queue": "dead-traced"});
+    assert_eq!(
+        api.put("/v2/queues/dl-traced", Some(policy)).await.status,
+        201
+    );
+    api.post_messages("dl-traced", json!([{"body": "poison"}]))
+        .await;
+    let (first, _) = api
+        .claim("dl-traced", "", json!({"ttl": 60, "grace": 60}))
+        .await
+        .unwrap();
+    let r = api
+        .delete(&format!("/v2/queues/dl-traced/claims/{first}"))
+        .await;
+    assert_eq!(r.status, 204);
+    let base = "44444444-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed_json(
+            &api,
+            reqwest::Method::POST,
+            "/v2/queues/dl-traced/claims",
+            base,
+            base,
+            "{}",
+        ))
+        .await;
+    assert_eq!(r.status, 204, "the only message was dead: {r:?}");
+    let spans = spans_of(&hex(base), |spans| {
+        has_http(spans) && !named(spans, "SqlStore DeleteMessage").is_empty()
+    });
+    let claim = one(&spans, "PoolRouter ClaimMessages");
+    let under: Vec<String> = children(&spans, claim)
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(
+        under,
+        [
+            "SqlStore CreateClaim",
+            "SqlStore GetQueueMetadata",
+            "SqlStore PostMessages",
+            "SqlStore DeleteMessage"
+        ],
+        "{:?}",
+        names(&spans)
+    );
+    let post = one(&spans, "SqlStore PostMessages");
+    assert_eq!(
+        attr(post, "messaging.destination.name").as_deref(),
+        Some("dead-traced")
+    );
+    for span in &spans {
+        for kv in &span.attributes {
+            assert!(!kv.value.to_string().contains("poison"), "{}", span.name);
+        }
+    }
+}
