@@ -390,13 +390,9 @@ async fn servers_share_one_catalog_and_keep_it_across_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_down_fails_only_its_own_queues() {
-    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
-        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+    let Some((dir, port, mut redis)) = own_redis() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let mut redis = common::start_redis(&binary, port, dir.path());
     let mgmt = management(dir.path());
     let s = TestServer::start_with(|c| {
         c.pooling.enabled = true;
@@ -443,6 +439,7 @@ async fn a_pool_down_fails_only_its_own_queues() {
         "{r:?}"
     );
 
+    let binary = common::redis_binary().unwrap();
     let mut redis = common::start_redis(&binary, port, dir.path());
     let mut recovered = false;
     for _ in 0..20 {
@@ -554,13 +551,9 @@ async fn placement_and_pool_deletion_exclude_each_other() {
 /// queue holds it twice, the duplicate README promises at worst.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_cross_pools_and_a_crash_mid_move_duplicates_but_loses_nothing() {
-    let Some(binary) = std::env::var_os("ZAQAR_TEST_REDIS_SERVER") else {
-        eprintln!("not run: set ZAQAR_TEST_REDIS_SERVER=redis-server (tests/run.sh does)");
+    let Some((dir, port, mut redis)) = own_redis() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let mut redis = common::start_redis(&binary, port, dir.path());
     let redis_uri = format!("redis://127.0.0.1:{port}/0");
     let sqlite_uri = format!("sqlite://{}/pool-work.db", dir.path().display());
     let mgmt = format!("sqlite://{}/catalog.db", dir.path().display());
@@ -699,6 +692,16 @@ async fn dead_bodies(store: &Arc<dyn DataStore>, queue: &QueueId) -> Vec<String>
         .iter()
         .map(|m| m.body.get().to_owned())
         .collect()
+}
+
+/// A redis-server of the test's own (it stops and freezes it), in a fresh directory; `None`
+/// (and a note) without `ZAQAR_TEST_REDIS_SERVER`.
+fn own_redis() -> Option<(tempfile::TempDir, u16, std::process::Child)> {
+    let binary = common::redis_binary()?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let redis = common::start_redis(&binary, port, dir.path());
+    Some((dir, port, redis))
 }
 
 fn everything() -> ListFilter {

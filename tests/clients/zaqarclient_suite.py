@@ -178,13 +178,17 @@ class LowLevel(unittest.TestCase):
         core.queue_purge(self.trans, self.fresh(), self.name,
                          resource_types=["messages", "subscriptions"])
 
-    def test_claim_calls(self):
+    def claimed_one(self):
+        """A new queue with one message, claimed: the claim's answer."""
         core.queue_create(self.trans, self.fresh(), self.name)
         self.addCleanup(core.queue_delete, self.trans, self.fresh(), self.name)
         core.message_post(self.trans, self.fresh(), self.name,
                           {"messages": [{"body": "x", "ttl": 300}]})
-        claimed = core.claim_create(self.trans, self.fresh(), self.name,
-                                    ttl=60, grace=60, limit=1)
+        return core.claim_create(self.trans, self.fresh(), self.name,
+                                 ttl=60, grace=60, limit=1)
+
+    def test_claim_calls(self):
+        claimed = self.claimed_one()
         claim_id = claimed["messages"][0]["href"].split("claim_id=")[1]
         got = core.claim_get(self.trans, self.fresh(), self.name, claim_id)
         self.assertEqual(60, got["ttl"])
@@ -195,13 +199,8 @@ class LowLevel(unittest.TestCase):
                           self.trans, self.fresh(), self.name, claim_id)
 
     def test_wrong_input_raises_the_clients_errors(self):
-        core.queue_create(self.trans, self.fresh(), self.name)
-        self.addCleanup(core.queue_delete, self.trans, self.fresh(), self.name)
         # A claimed message deleted without its claim: 403 (transcript).
-        core.message_post(self.trans, self.fresh(), self.name,
-                          {"messages": [{"body": "x", "ttl": 300}]})
-        claimed = core.claim_create(self.trans, self.fresh(), self.name,
-                                    ttl=60, grace=60, limit=1)
+        claimed = self.claimed_one()
         mid = claimed["messages"][0]["id"]
         self.assertRaises(errors.ForbiddenError, core.message_delete,
                           self.trans, self.fresh(), self.name, mid)
