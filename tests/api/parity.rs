@@ -551,3 +551,28 @@ fn md5_of_python_dumps(python: &str) -> String {
         .expect("python3");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// Subscriptions are unique by project, queue and subscriber: a second create of an
+/// unconfirmed one answers its id, of a confirmed one 409 (Zaqar's `on_post`).
+#[tokio::test]
+async fn a_confirmed_subscription_is_not_created_twice() {
+    let s = TestServer::start();
+    let api = s.api();
+    let sub = json!({"subscriber": "http://127.0.0.1:9/hook", "ttl": 3600});
+    let first = api.post("/v2/queues/q/subscriptions", sub.clone()).await;
+    assert_eq!(first.status, 201, "{first:?}");
+    let again = api.post("/v2/queues/q/subscriptions", sub.clone()).await;
+    assert_eq!(again.status, 201, "{again:?}");
+    assert_eq!(again.json["subscription_id"], first.json["subscription_id"]);
+    let id = first.json["subscription_id"].as_str().unwrap();
+    let r = api
+        .call(
+            Method::PUT,
+            &format!("/v2/queues/q/subscriptions/{id}/confirm"),
+            Some(json!({"confirmed": true})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = api.post("/v2/queues/q/subscriptions", sub).await;
+    r.assert_error(409, "Resource conflict");
+}

@@ -107,12 +107,27 @@ pub async fn create(
     let location = format!("/v2/queues/{}/subscriptions", queue.name);
     let id = state
         .ask(CreateSubscription {
-            queue,
+            queue: queue.clone(),
             subscriber,
             ttl,
             options,
         })
         .await?;
+    // A new subscription is never confirmed: a confirmed one is the subscriber's existing
+    // subscription, which Zaqar refuses to create again (an unconfirmed one it answers).
+    let existing = state
+        .ask(GetSubscription {
+            queue,
+            id: id.clone(),
+        })
+        .await?;
+    if existing.confirmed {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "Resource conflict",
+            "Such subscription already exists.Subscriptions are unique by project + queue + subscriber URI.",
+        ));
+    }
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location))
         .json(json!({ "subscription_id": id })))
