@@ -576,3 +576,24 @@ async fn a_confirmed_subscription_is_not_created_twice() {
     let r = api.post("/v2/queues/q/subscriptions", sub).await;
     r.assert_error(409, "Resource conflict");
 }
+
+#[tokio::test]
+async fn subscription_retry_policies_are_checked() {
+    let s = TestServer::start();
+    let api = s.api();
+    let r = api
+        .post(
+            "/v2/queues/q/subscriptions",
+            json!({"subscriber": "http://127.0.0.1:9/h", "options": {"_retry_policy": {"retry_backoff_function": "cubic"}}}),
+        )
+        .await;
+    r.assert_error(400, "Invalid API request");
+    assert_eq!(r.json["description"], "invalid retry_backoff_function.");
+    let r = api
+        .post(
+            "/v2/queues/q/subscriptions",
+            json!({"subscriber": "http://127.0.0.1:9/h", "options": {"_retry_policy": {"retry_backoff_function": "linear"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}

@@ -83,6 +83,9 @@ fn options_of(state: &AppState, options: Option<Value>) -> Result<Option<Metadat
         Some(Value::Object(m)) => {
             let text = serde_json::to_string(&m).unwrap_or_default();
             state.validator.depth(&text, "Subscription options")?;
+            // Zaqar's subscription_patching checks the options' retry policy too.
+            crate::transport::validation::retry_policy(m.get("_retry_policy"))
+                .map_err(ApiError::invalid)?;
             Ok(Some(m))
         }
         Some(_) => Err(ApiError::bad_body(
