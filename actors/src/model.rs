@@ -97,20 +97,30 @@ impl QueueDefaults {
         }
     }
 
+    /// The keys Zaqar's `_get_reserved_metadata` lists, with their defaults: every queue
+    /// has them, set or not.
+    pub fn reserved(&self) -> [(&'static str, Value); 7] {
+        [
+            (MAX_MESSAGES_POST_SIZE, self.max_messages_post_size.into()),
+            (DEFAULT_MESSAGE_TTL, self.default_message_ttl.into()),
+            (DEFAULT_MESSAGE_DELAY, self.default_message_delay.into()),
+            (DEAD_LETTER_QUEUE, Value::Null),
+            (DEAD_LETTER_TTL, Value::Null),
+            (MAX_CLAIM_COUNT, Value::Null),
+            (ENCRYPT_MESSAGES, Value::Bool(false)),
+        ]
+    }
+
+    /// Whether `key` is one of [`Self::reserved`].
+    pub fn is_reserved(&self, key: &str) -> bool {
+        self.reserved().iter().any(|(k, _)| *k == key)
+    }
+
     /// The metadata document a client sees: stored keys first, then every reserved key the
     /// queue does not set, with its default (as Zaqar 23 answers, lazy queues included).
     pub fn render(&self, metadata: Option<Metadata>) -> Metadata {
         let mut out = metadata.unwrap_or_default();
-        let defaults: [(&str, Value); 7] = [
-            (MAX_MESSAGES_POST_SIZE, self.max_messages_post_size.into()),
-            (DEFAULT_MESSAGE_TTL, self.default_message_ttl.into()),
-            (DEFAULT_MESSAGE_DELAY, self.default_message_delay.into()),
-            ("_dead_letter_queue", Value::Null),
-            ("_dead_letter_queue_messages_ttl", Value::Null),
-            ("_max_claim_count", Value::Null),
-            ("_enable_encrypt_messages", Value::Bool(false)),
-        ];
-        for (key, value) in defaults {
+        for (key, value) in self.reserved() {
             // Zaqar's `if not resp_dict.get(meta)`: a key set to what Python finds false
             // (null, false, 0, "", [], {}) shows the default too, in its own place.
             match out.get_mut(key) {

@@ -100,7 +100,10 @@ impl Routing {
     pub async fn route<M: StorageRequest>(&self, mut msg: M) -> Result<M::Output, StorageError> {
         let pools = &self.pools;
         if !pools.pooled() {
-            return self.send(&pools.default_location(), msg).await;
+            // One pool: no catalog to consult, and the span says no more than that it
+            // was here.
+            let at = pools.default_location();
+            return send_to(&self.actor(&at), &at.pool, msg).await;
         }
         match msg.route() {
             Route::Default => self.send(&pools.default_location(), msg).await,
@@ -153,15 +156,7 @@ impl<M: StorageRequest> Handler<Traced<M>> for PoolRouter {
     fn handle(&mut self, envelope: Traced<M>, _ctx: &mut Self::Context) -> Self::Result {
         let (msg, hop) = envelope.receive(ActorLayer::Pooling, "PoolRouter", M::NAME, M::info);
         let routing = self.routing.clone();
-        if !routing.pools.pooled() {
-            // One pool: no catalog to consult.
-            let at = routing.pools.default_location();
-            let actor = routing.actor(&at);
-            return Box::pin(in_hop(hop, async move {
-                // Runs under the hop's context, so the storage actor's span is its child.
-                send_to(&actor, &at.pool, msg).await
-            }));
-        }
+        // Runs under the hop's context, so the storage actor's span is its child.
         Box::pin(in_hop(hop, async move { routing.route(msg).await }))
     }
 }

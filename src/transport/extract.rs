@@ -241,6 +241,14 @@ impl Params {
 /// `[server] client_body_timeout`'s default, for a request served without the app state.
 const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The body's length as its `Content-Length` declares it.
+pub fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads the whole body within `[server] client_body_timeout`, refusing (without reading on) one larger than `limit` bytes.
 pub async fn read_body(
     req: &HttpRequest,
@@ -248,11 +256,7 @@ pub async fn read_body(
     limit: u64,
     too_large: impl Fn() -> ApiError,
 ) -> Result<web::Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(req);
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }

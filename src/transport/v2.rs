@@ -64,16 +64,8 @@ impl<'a> MessageOut<'a> {
     /// A message as Zaqar's `format_message` renders it: the live claim that holds it goes
     /// into the href, so a consumer can delete with the href as given.
     pub fn of(queue: &QueueId, m: &'a Message, checksum: bool) -> Self {
-        let mut out = Self::new(queue, m, m.claim_id.as_deref());
-        if checksum {
-            out.checksum = Some(crate::transport::checksum::checksum(m.body.get()));
-        }
-        out
-    }
-
-    fn new(queue: &QueueId, m: &'a Message, claim_id: Option<&str>) -> Self {
         let mut href = message_href(queue, &m.id);
-        if let Some(c) = claim_id {
+        if let Some(c) = &m.claim_id {
             href.push_str("?claim_id=");
             href.push_str(c);
         }
@@ -83,7 +75,7 @@ impl<'a> MessageOut<'a> {
             ttl: m.ttl,
             age: m.age,
             body: &m.body,
-            checksum: None,
+            checksum: checksum.then(|| crate::transport::checksum::checksum(m.body.get())),
         }
     }
 }

@@ -8,11 +8,13 @@ use zaqar_actors::messages::pooling::ListAllQueues;
 use zaqar_actors::messages::{
     CreateQueue, DeleteQueue, GetQueueMetadata, GetQueueStats, PurgeQueue, SetQueueMetadata,
 };
-use zaqar_actors::model::{Message, Metadata, QueueEntry, QueueId};
+use zaqar_actors::model::{Message, Metadata, QueueDefaults, QueueEntry, QueueId};
 
 use super::{message_href, next_links, queue_href};
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{parse_json, read_body, read_json_body, Ctx, Params, QueuePath};
+use crate::transport::extract::{
+    declared_length, parse_json, read_body, read_json_body, Ctx, Params, QueuePath,
+};
 use crate::transport::AppState;
 
 /// The only media type Zaqar accepts for a queue PATCH.
@@ -74,6 +76,23 @@ impl QueueFilter {
     }
 }
 
+/// Up to `limit` of the project's queues after `marker`, across its pools.
+async fn queues_after(
+    state: &AppState,
+    project: &str,
+    marker: Option<String>,
+    limit: u32,
+) -> Result<Vec<QueueEntry>, ApiError> {
+    let page = state
+        .ask(ListAllQueues {
+            project: project.to_owned(),
+            marker,
+            limit,
+        })
+        .await?;
+    Ok(page)
+}
+
 /// A page of the project's queues that pass `filter`, reading on past the ones that do not.
 async fn filtered_page(
     state: &AppState,
@@ -85,13 +104,7 @@ async fn filtered_page(
     let fetch = if filter.is_open() { limit } else { SCAN_PAGE };
     let mut out = Vec::new();
     loop {
-        let page = state
-            .ask(ListAllQueues {
-                project: project.to_owned(),
-                marker: marker.clone(),
-                limit: fetch,
-            })
-            .await?;
+        let page = queues_after(state, project, marker.clone(), fetch).await?;
         let exhausted = page.len() < fetch as usize;
         marker = page.last().map(|q| q.name.clone());
         out.extend(page.into_iter().filter(|q| filter.admits(q)));
@@ -106,13 +119,7 @@ async fn filtered_page(
 async fn count_queues(state: &AppState, project: &str) -> Result<usize, ApiError> {
     let (mut marker, mut count) = (None, 0);
     loop {
-        let page = state
-            .ask(ListAllQueues {
-                project: project.to_owned(),
-                marker,
-                limit: SCAN_PAGE,
-            })
-            .await?;
+        let page = queues_after(state, project, marker, SCAN_PAGE).await?;
         count += page.len();
         if page.len() < SCAN_PAGE as usize {
             return Ok(count);
@@ -330,7 +337,11 @@ fn parse_changes(body: &Value) -> Result<Vec<Change>, String> {
 /// Applies the changes as Zaqar's `_do_add`, `_do_replace` and `_do_remove` do: a reserved
 /// key can be replaced or removed even when the queue does not set it (it holds its
 /// default), any other missing key is a conflict.
-fn apply_changes(metadata: &mut Metadata, changes: Vec<Change>) -> Result<(), ApiError> {
+fn apply_changes(
+    defaults: &QueueDefaults,
+    metadata: &mut Metadata,
+    changes: Vec<Change>,
+) -> Result<(), ApiError> {
     let conflict = |text: String| {
         ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
@@ -339,7 +350,7 @@ fn apply_changes(metadata: &mut Metadata, changes: Vec<Change>) -> Result<(), Ap
         )
     };
     for change in changes {
-        let reserved = RESERVED_KEYS.contains(&change.key.as_str());
+        let reserved = defaults.is_reserved(&change.key);
         match (change.op.as_str(), change.value) {
             ("remove", _) => {
                 if metadata.shift_remove(&change.key).is_none() && !reserved {
@@ -367,17 +378,6 @@ fn apply_changes(metadata: &mut Metadata, changes: Vec<Change>) -> Result<(), Ap
     Ok(())
 }
 
-/// The keys Zaqar's `_get_reserved_metadata` lists: every queue has them, set or not.
-const RESERVED_KEYS: [&str; 7] = [
-    "_max_messages_post_size",
-    "_default_message_ttl",
-    "_default_message_delay",
-    "_dead_letter_queue",
-    "_dead_letter_queue_messages_ttl",
-    "_max_claim_count",
-    "_enable_encrypt_messages",
-];
-
 pub async fn patch(
     state: web::Data<AppState>,
     QueuePath { queue, .. }: QueuePath,
@@ -386,12 +386,8 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let max = state.validator.limits.max_queue_metadata;
     let too_large = || ApiError::bad_body(format!("Queue metadata is too large. Max size: {max}"));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
+    // Zaqar checks the declared size before the media type.
+    if declared_length(&req).is_some_and(|n| n > max) {
         return Err(too_large());
     }
     let ctype = req
@@ -430,7 +426,7 @@ pub async fn patch(
                 queue.name, queue.project
             ))
         })?;
-    apply_changes(&mut metadata, changes)?;
+    apply_changes(&state.defaults, &mut metadata, changes)?;
     state.validator.patched_metadata(&queue.name, &metadata)?;
     state
         .ask(SetQueueMetadata {
