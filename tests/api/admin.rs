@@ -1,6 +1,8 @@
 //! Bad input to the admin API (pools, flavors): each refused with a 4xx and a Zaqar error
-//! body, and nothing registered. Names are the test's own: with `ZAQAR_TEST_MESSAGE_STORE`
-//! the catalog is a shared database.
+//! body, and nothing registered. The server keeps its catalog in a file of its own: with
+//! `ZAQAR_TEST_MESSAGE_STORE` the default catalog is the shared database, and a pool
+//! registered there would be listed (so opened) by every other test's server, down to the
+//! moment this test's temporary directory, the pool's file in it, is deleted.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -33,10 +35,10 @@ async fn bad_pool_and_flavor_definitions_are_refused() {
     let s = TestServer::start_with(|c| {
         c.server.admin_mode = true;
         c.pooling.enabled = true;
+        c.storage.management_store = format!("sqlite://{}/catalog.db", dir.path().display());
     });
     let api = s.api();
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    // Weight 0: tests sharing this catalog never get their queues placed in it.
     let (p1, f1) = (format!("/v2/pools/p{tag}"), format!("/v2/flavors/f{tag}"));
     let uri = format!("sqlite://{}/p.db", dir.path().display());
     let put = |body: Value| body.to_string();
