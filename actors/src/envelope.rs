@@ -192,6 +192,7 @@ impl StorageError {
             StorageError::MessageDoesNotExist { .. } => "message_does_not_exist",
             StorageError::ClaimDoesNotExist { .. } => "claim_does_not_exist",
             StorageError::SubscriptionDoesNotExist { .. } => "subscription_does_not_exist",
+            StorageError::SubscriptionAlreadyExists => "subscription_already_exists",
             StorageError::MessageIsClaimed { .. } => "message_is_claimed",
             StorageError::ClaimNotValid => "claim_not_valid",
             StorageError::MessageNotClaimedBy { .. } => "message_not_claimed_by",

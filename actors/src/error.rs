@@ -26,12 +26,18 @@ pub enum StorageError {
         project: String,
     },
 
-    #[error("Subscription {id} does not exist in queue {queue} for project {project}")]
+    /// Zaqar's text, which names neither queue nor project.
+    #[error("Subscription {id} does not exist")]
     SubscriptionDoesNotExist {
         id: String,
         queue: String,
         project: String,
     },
+
+    /// Another live subscription of the queue has this subscriber (subscriptions are unique
+    /// by project, queue and subscriber).
+    #[error("Such subscription already exists. Subscriptions are unique by project + queue + subscriber URI.")]
+    SubscriptionAlreadyExists,
 
     /// Delete without a claim id of a message held by a live claim.
     #[error("Message {id} is claimed")]

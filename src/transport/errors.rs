@@ -197,6 +197,9 @@ impl From<StorageError> for ApiError {
             StorageError::PoolDoesNotExist { .. } | StorageError::FlavorDoesNotExist { .. } => {
                 ApiError::not_found(e.to_string())
             }
+            StorageError::SubscriptionAlreadyExists => {
+                ApiError::new(StatusCode::CONFLICT, "Resource conflict", e.to_string())
+            }
             StorageError::PoolInUse { .. } | StorageError::PoolUriFixed { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string())
             }

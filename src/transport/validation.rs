@@ -27,6 +27,25 @@ pub struct Validator {
     pub encryption: bool,
 }
 
+/// What a subscription body sets (checked by [`Validator::subscription`]).
+pub struct SubscriptionFields {
+    pub subscriber: Option<String>,
+    pub ttl: Option<i64>,
+    pub options: Option<Metadata>,
+}
+
+/// Zaqar's text names the schemes as a Python list.
+fn subscriber_type_error() -> ApiError {
+    let schemes: Vec<String> = SUBSCRIBER_SCHEMES
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect();
+    ApiError::invalid(format!(
+        "The subscriber type of subscription must be supported in the list [{}].",
+        schemes.join(", ")
+    ))
+}
+
 fn limit_error(max: u32) -> ApiError {
     ApiError::invalid(format!(
         "Limit must be at least 1 and may not be greater than {max}."
@@ -454,7 +473,57 @@ impl Validator {
         retry_policy(metadata.get(RETRY_POLICY))
     }
 
-    pub fn subscriber(&self, subscriber: &str) -> Result<(), ApiError> {
+    /// A subscription's body as Zaqar's `subscription_posting` (`posting`) or
+    /// `subscription_patching` checks it, with its texts. Where Zaqar lets a value through
+    /// that it then fails on (a `ttl` of 0, an empty subscriber, a list for a body, which
+    /// answer 500 or 503 there), the value is refused here with the check's own text.
+    pub fn subscription(&self, doc: &Value, posting: bool) -> Result<SubscriptionFields, ApiError> {
+        if posting {
+            if let Value::Object(m) = doc {
+                if !m.contains_key("subscriber") {
+                    return Err(ApiError::invalid("Missing parameter subscriber in body."));
+                }
+            }
+        }
+        if !truthy(doc) {
+            return Err(ApiError::invalid("No subscription to create."));
+        }
+        let Value::Object(m) = doc else {
+            return Err(ApiError::invalid("Subscriptions must be a dict."));
+        };
+        let subscriber = match m.get("subscriber") {
+            None => None,
+            Some(Value::String(s)) => {
+                self.subscriber(s)?;
+                Some(s.clone())
+            }
+            Some(Value::Null) if !posting => None,
+            Some(_) => return Err(subscriber_type_error()),
+        };
+        let options = match m.get("options") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => {
+                self.depth(
+                    &Value::Object(o.clone()).to_string(),
+                    "Subscription options",
+                )?;
+                retry_policy(o.get(RETRY_POLICY)).map_err(ApiError::invalid)?;
+                Some(o.clone())
+            }
+            Some(_) => return Err(ApiError::invalid("Options must be a dict.")),
+        };
+        let ttl = match m.get("ttl") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(self.subscription_ttl(v)?),
+        };
+        Ok(SubscriptionFields {
+            subscriber,
+            ttl,
+            options,
+        })
+    }
+
+    fn subscriber(&self, subscriber: &str) -> Result<(), ApiError> {
         // No URI holds control characters, and PostgreSQL cannot store NUL in text.
         if subscriber.chars().any(char::is_control) {
             return Err(ApiError::invalid(
@@ -465,20 +534,36 @@ impl Validator {
         if SUBSCRIBER_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
             return Ok(());
         }
-        Err(ApiError::invalid(format!(
-            "The subscriber type of subscription must be supported in the list {:?}.",
-            SUBSCRIBER_SCHEMES
-        )))
+        Err(subscriber_type_error())
     }
 
-    pub fn subscription_ttl(&self, ttl: i64) -> Result<i64, ApiError> {
+    /// A subscription TTL: an integer (Python counts `true` as 1) of at least the minimum,
+    /// and small enough that now plus it is a date Python can hold (year 9999).
+    fn subscription_ttl(&self, ttl: &Value) -> Result<i64, ApiError> {
+        /// 9999-12-31T23:59:59Z, Python's `datetime.max` to the second.
+        const MAX_DATE: i64 = 253_402_300_799;
+        let too_long = || {
+            ApiError::invalid(
+                "The TTL seconds for a subscription plus current time must be less than 9999-12-31 23:59:59.999999.",
+            )
+        };
+        let ttl = match ttl {
+            Value::Bool(b) => i64::from(*b),
+            Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or_default(),
+            Value::Number(n) if n.is_u64() => return Err(too_long()),
+            _ => return Err(ApiError::invalid("TTL must be an integer.")),
+        };
         let min = self.limits.min_subscription_ttl;
-        // Far beyond any useful TTL, but keeps expiry arithmetic in milliseconds from overflowing.
-        const MAX: i64 = 100 * 365 * 24 * 3600;
-        if ttl < min || ttl > MAX {
+        if ttl < min {
             return Err(ApiError::invalid(format!(
                 "The TTL for a subscription must be at least {min} seconds long."
             )));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if ttl > MAX_DATE - now {
+            return Err(too_long());
         }
         Ok(ttl)
     }
@@ -574,13 +659,72 @@ mod tests {
     }
 
     #[test]
-    fn subscriber_schemes() {
+    fn subscription_bodies() {
         let v = v();
-        v.subscriber("http://example.com/hook").unwrap();
-        v.subscriber("mailto:ops@example.com").unwrap();
-        assert!(
-            err(v.subscriber("ftp://x")).contains("'http'")
-                || err(v.subscriber("ftp://x")).contains("http")
+        let check = |doc: &str, posting: bool| {
+            v.subscription(&serde_json::from_str(doc).unwrap(), posting)
+                .map(|f| (f.subscriber, f.ttl, f.options.map(|o| o.len())))
+                .map_err(|e| e.description.unwrap())
+        };
+        assert_eq!(
+            check(
+                r#"{"subscriber": "HTTP://h/x", "ttl": 60, "options": {}}"#,
+                true
+            ),
+            Ok((Some("HTTP://h/x".into()), Some(60), Some(0)))
         );
+        assert_eq!(
+            check(r#"{"subscriber": "mailto:ops@example.com"}"#, true),
+            Ok((Some("mailto:ops@example.com".into()), None, None))
+        );
+        assert_eq!(
+            check("{}", true).unwrap_err(),
+            "Missing parameter subscriber in body."
+        );
+        assert_eq!(
+            check("{}", false).unwrap_err(),
+            "No subscription to create."
+        );
+        assert_eq!(
+            check("[]", false).unwrap_err(),
+            "No subscription to create."
+        );
+        assert_eq!(
+            check("[1]", true).unwrap_err(),
+            "Subscriptions must be a dict."
+        );
+        assert_eq!(
+            check(r#"{"subscriber": "ftp://x"}"#, true).unwrap_err(),
+            "The subscriber type of subscription must be supported in the list \
+             ['http', 'https', 'mailto', 'trust+http', 'trust+https']."
+        );
+        assert!(check(r#"{"subscriber": 5}"#, true).is_err());
+        assert!(check(r#"{"subscriber": ""}"#, true).is_err());
+        assert_eq!(
+            check(r#"{"options": 5}"#, false).unwrap_err(),
+            "Options must be a dict."
+        );
+        assert_eq!(
+            check(r#"{"ttl": "x"}"#, false).unwrap_err(),
+            "TTL must be an integer."
+        );
+        assert_eq!(
+            check(r#"{"ttl": 1.5}"#, false).unwrap_err(),
+            "TTL must be an integer."
+        );
+        let too_short = "The TTL for a subscription must be at least 60 seconds long.";
+        assert_eq!(check(r#"{"ttl": true}"#, false).unwrap_err(), too_short);
+        assert_eq!(check(r#"{"ttl": 0}"#, false).unwrap_err(), too_short);
+        assert!(check(r#"{"ttl": 99999999999999}"#, false)
+            .unwrap_err()
+            .contains("9999-12-31 23:59:59.999999"));
+        assert!(check(r#"{"ttl": 18446744073709551615}"#, false)
+            .unwrap_err()
+            .contains("9999-12-31"));
+        assert_eq!(
+            check(r#"{"ttl": 9999999999}"#, false),
+            Ok((None, Some(9_999_999_999), None))
+        );
+        assert_eq!(check(r#"{"colour": 1}"#, false), Ok((None, None, None)));
     }
 }

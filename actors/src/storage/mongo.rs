@@ -874,7 +874,31 @@ impl DataStore for MongoStore {
         if set.is_empty() {
             return self.get_subscription(queue, id).await.map(|_| ());
         }
-        self.change_subscription(queue, id, set, now).await
+        let Ok(subscriber) = set.get_str("sub").map(str::to_owned) else {
+            return self.change_subscription(queue, id, set, now).await;
+        };
+        // An expired subscription still holding the subscriber gives way, as on create.
+        let mut holder = queue_filter(queue);
+        holder.insert("sub", &subscriber);
+        holder.insert("_id", doc! {"$ne": id});
+        let mut expired = holder.clone();
+        expired.insert("e", doc! {"$lte": now});
+        self.traced("delete", self.subscriptions.delete_one(expired))
+            .await
+            .map_err(unavailable)?;
+        let done = self.change_subscription(queue, id, set, now).await;
+        // The unique index refuses a subscriber another live subscription holds.
+        if done.is_err() {
+            holder.insert("e", doc! {"$gt": now});
+            let live = self
+                .traced("find", self.subscriptions.find_one(holder))
+                .await
+                .map_err(unavailable)?;
+            if live.is_some() {
+                return Err(StorageError::SubscriptionAlreadyExists);
+            }
+        }
+        done
     }
 
     async fn confirm_subscription(&self, queue: &QueueId, id: &str, confirmed: bool) -> Result<()> {

@@ -327,6 +327,12 @@ local key = P .. ':s:' .. ARGV[2]
 local f = redis.call('HMGET', key, 'sub', 'e')
 if not f[1] or tonumber(f[2]) <= now then return 0 end
 if ARGV[3] ~= '' and ARGV[3] ~= f[1] then
+  -- Subscribers are unique per queue: a live holder is a conflict, an expired one gives way.
+  local holder = redis.call('HGET', P .. ':subs', ARGV[3])
+  if holder and holder ~= ARGV[2] then
+    local he = redis.call('HGET', P .. ':s:' .. holder, 'e')
+    if he and tonumber(he) > now then return -1 end
+  end
   redis.call('HDEL', P .. ':subs', f[1])
   redis.call('HSET', P .. ':subs', ARGV[3], ARGV[2])
   redis.call('HSET', key, 'sub', ARGV[3])
@@ -1048,9 +1054,10 @@ impl RedisStore {
         let changed: i64 = self
             .eval("sub_update", &scripts().sub_update, &[prefix(queue)], args)
             .await?;
-        if changed == 0 {
-            return Err(StorageError::subscription_missing(queue, id));
+        match changed {
+            0 => Err(StorageError::subscription_missing(queue, id)),
+            -1 => Err(StorageError::SubscriptionAlreadyExists),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }

@@ -268,6 +268,25 @@ impl SqlStore {
         }
     }
 
+    /// Whether a live subscription of the queue other than `id` has this subscriber.
+    async fn subscriber_holder(
+        &self,
+        queue: &QueueId,
+        subscriber: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let (p, n) = q(queue);
+        Ok(self
+            .query_one(
+                "SELECT id FROM subscriptions
+                 WHERE project = $1 AND queue = $2 AND subscriber = $3 AND id <> $4 AND expires > $5",
+                vec![p, n, subscriber.into(), id.into(), now.into()],
+            )
+            .await?
+            .is_some())
+    }
+
     /// Notes a write's outcome: a full disk makes the store degraded until a write works.
     fn note_write<T>(&self, sql: &str, done: &Result<T>) {
         let verb = sql.split_whitespace().next().unwrap_or("");
@@ -1118,12 +1137,29 @@ impl DataStore for SqlStore {
         update: SubscriptionUpdate,
     ) -> Result<()> {
         let now = self.clock.now_ms();
+        let new_subscriber = update.subscriber.clone();
+        if let Some(s) = &new_subscriber {
+            // An expired subscription still holding the subscriber gives way, as on create.
+            let (p, n) = q(queue);
+            self.exec(
+                "DELETE FROM subscriptions
+                 WHERE project = $1 AND queue = $2 AND subscriber = $3 AND expires <= $4 AND id <> $5",
+                vec![p, n, s.as_str().into(), now.into(), id.into()],
+            )
+            .await?;
+        }
         let (p, n) = q(queue);
         let mut values: Vec<Value> = vec![id.into(), p, n, now.into()];
         let mut sets = Vec::new();
+        let mut unique = String::new();
         if let Some(s) = update.subscriber {
             values.push(s.into());
             sets.push(format!("subscriber = ${}", values.len()));
+            unique = format!(
+                " AND NOT EXISTS (SELECT 1 FROM subscriptions o WHERE o.project = $2 AND o.queue = $3
+                   AND o.subscriber = ${} AND o.id <> $1)",
+                values.len()
+            );
         }
         if let Some(ttl) = update.ttl {
             values.push(ttl.into());
@@ -1140,13 +1176,23 @@ impl DataStore for SqlStore {
             return self.get_subscription(queue, id).await.map(|_| ());
         }
         let sql = format!(
-            "UPDATE subscriptions SET {} WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+            "UPDATE subscriptions SET {} WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4{unique}",
             sets.join(", ")
         );
-        if self.exec(&sql, values).await? == 0 {
-            return Err(StorageError::subscription_missing(queue, id));
+        let done = self.exec(&sql, values).await;
+        // Nothing updated, or a concurrent update took the subscriber first (the unique
+        // index refused ours): a live holder of the subscriber is a conflict.
+        if !matches!(done, Ok(n) if n > 0) {
+            if let Some(s) = &new_subscriber {
+                if self.subscriber_holder(queue, s, id, now).await? {
+                    return Err(StorageError::SubscriptionAlreadyExists);
+                }
+            }
         }
-        Ok(())
+        match done? {
+            0 => Err(StorageError::subscription_missing(queue, id)),
+            _ => Ok(()),
+        }
     }
 
     async fn confirm_subscription(&self, queue: &QueueId, id: &str, confirmed: bool) -> Result<()> {

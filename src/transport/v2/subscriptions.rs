@@ -1,15 +1,16 @@
 //! Subscriptions: the records of who wants to hear about a queue (create, list, get,
 //! update, confirm, delete). Delivering notifications to subscribers is a later step.
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use zaqar_actors::messages::{
     ConfirmSubscription, CreateSubscription, DeleteSubscription, GetSubscription,
     ListSubscriptions, UpdateSubscription,
 };
 use zaqar_actors::model::{Metadata, Subscription, SubscriptionUpdate};
+use zaqar_actors::StorageError;
 
 use super::next_links;
 use crate::transport::errors::ApiError;
@@ -18,18 +19,6 @@ use crate::transport::AppState;
 
 /// Subscription bodies hold a URI, a TTL and a small options object.
 const MAX_SUBSCRIPTION_BODY: u64 = 65_536;
-
-#[derive(Deserialize)]
-struct SubscriptionBody {
-    subscriber: Option<String>,
-    ttl: Option<Value>,
-    options: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ConfirmBody {
-    confirmed: Option<bool>,
-}
 
 #[derive(Serialize)]
 struct SubscriptionOut<'a> {
@@ -56,42 +45,16 @@ impl<'a> From<&'a Subscription> for SubscriptionOut<'a> {
     }
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<T, ApiError> {
+/// The request's JSON document; an empty body is `{}`, as Zaqar reads it.
+async fn document(req: &HttpRequest, payload: web::Payload) -> Result<Value, ApiError> {
     let body = read_json_body(req, payload, MAX_SUBSCRIPTION_BODY, || {
         ApiError::bad_body("The subscription request body is too large.")
     })
     .await?;
-    parse_json(&body)
-}
-
-fn ttl_of(state: &AppState, ttl: Option<Value>) -> Result<Option<i64>, ApiError> {
-    ttl.map(|v| {
-        let ttl = v
-            .as_i64()
-            .ok_or_else(|| ApiError::bad_body("The value of the \"ttl\" field must be a int."))?;
-        state.validator.subscription_ttl(ttl)
-    })
-    .transpose()
-}
-
-fn options_of(state: &AppState, options: Option<Value>) -> Result<Option<Metadata>, ApiError> {
-    match options {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => {
-            let text = serde_json::to_string(&m).unwrap_or_default();
-            state.validator.depth(&text, "Subscription options")?;
-            // Zaqar's subscription_patching checks the options' retry policy too.
-            crate::transport::validation::retry_policy(m.get("_retry_policy"))
-                .map_err(ApiError::invalid)?;
-            Ok(Some(m))
-        }
-        Some(_) => Err(ApiError::bad_body(
-            "The value of the \"options\" field must be a dict.",
-        )),
+    if body.is_empty() {
+        return Ok(json!({}));
     }
+    parse_json(&body)
 }
 
 pub async fn create(
@@ -100,13 +63,14 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SubscriptionBody = json_body(&req, payload).await?;
-    let subscriber = body
-        .subscriber
-        .ok_or_else(|| ApiError::bad_body("Missing \"subscriber\" field."))?;
-    state.validator.subscriber(&subscriber)?;
-    let ttl = ttl_of(&state, body.ttl)?.unwrap_or(state.validator.limits.default_subscription_ttl);
-    let options = options_of(&state, body.options)?.unwrap_or_default();
+    let fields = state
+        .validator
+        .subscription(&document(&req, payload).await?, true)?;
+    let subscriber = fields.subscriber.unwrap_or_default();
+    let ttl = fields
+        .ttl
+        .unwrap_or(state.validator.limits.default_subscription_ttl);
+    let options = fields.options.unwrap_or_default();
     let location = format!("/v2/queues/{}/subscriptions", queue.name);
     let id = state
         .ask(CreateSubscription {
@@ -125,11 +89,7 @@ pub async fn create(
         })
         .await?;
     if existing.confirmed {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
-            "Resource conflict",
-            "Such subscription already exists.Subscriptions are unique by project + queue + subscriber URI.",
-        ));
+        return Err(StorageError::SubscriptionAlreadyExists.into());
     }
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location))
@@ -173,14 +133,21 @@ pub async fn update(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SubscriptionBody = json_body(&req, payload).await?;
-    if let Some(s) = &body.subscriber {
-        state.validator.subscriber(s)?;
+    let fields = state
+        .validator
+        .subscription(&document(&req, payload).await?, false)?;
+    // Zaqar's storage drivers refuse an update that sets none of the three.
+    if fields.subscriber.is_none() && fields.ttl.is_none() && fields.options.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Unable to update subscription",
+            format!("Subscription {id} could not be updated."),
+        ));
     }
     let update = SubscriptionUpdate {
-        ttl: ttl_of(&state, body.ttl)?,
-        options: options_of(&state, body.options)?,
-        subscriber: body.subscriber,
+        ttl: fields.ttl,
+        options: fields.options,
+        subscriber: fields.subscriber,
     };
     let location = format!("/v2/queues/{}/subscriptions/{id}", queue.name);
     state.ask(UpdateSubscription { queue, id, update }).await?;
@@ -195,10 +162,19 @@ pub async fn confirm(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ConfirmBody = json_body(&req, payload).await?;
-    let confirmed = body
-        .confirmed
-        .ok_or_else(|| ApiError::bad_body("Missing \"confirmed\" field."))?;
+    let confirmed = match document(&req, payload).await? {
+        Value::Object(m) => match m.get("confirmed") {
+            Some(Value::Bool(b)) => *b,
+            _ => return Err(ApiError::invalid("The 'confirmed' should be boolean.")),
+        },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Unable to confirm subscription",
+                format!("Subscription {id} could not be confirmed."),
+            ))
+        }
+    };
     let location = format!("/v2/queues/{}/subscriptions/{id}/confirm", queue.name);
     state
         .ask(ConfirmSubscription {
