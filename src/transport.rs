@@ -56,12 +56,18 @@ impl AppState {
         T: Send + 'static,
         PoolRouter: actix::Handler<Traced<M>>,
     {
-        let answer = self
-            .router
-            .send(Traced::new(msg))
-            .await
-            .map_err(StorageError::from)?;
-        Ok(answer?)
+        Ok(self.ask_storage(msg).await?)
+    }
+
+    /// [`Self::ask`] with the storage error itself, for a handler that answers one of them
+    /// in its own words.
+    pub async fn ask_storage<M, T>(&self, msg: M) -> Result<T, StorageError>
+    where
+        M: actix::Message<Result = Result<T, StorageError>> + Send + 'static,
+        T: Send + 'static,
+        PoolRouter: actix::Handler<Traced<M>>,
+    {
+        self.router.send(Traced::new(msg)).await?
     }
 }
 

@@ -232,6 +232,30 @@ async fn three_backends_share_out_queues_by_weight_and_flavor() {
         r.json["capabilities"],
         json!(["FIFO", "CLAIMS", "AOD", "HIGH_THROUGHPUT"])
     );
+    // Membership is the pools' `flavor` field, as in Zaqar; a PATCH names every pool.
+    let r = admin(&api, Method::GET, &format!("/v2/pools/{rd}"), None).await;
+    assert_eq!(r.json["flavor"], fast.as_str(), "{r:?}");
+    let r = admin(
+        &api,
+        Method::PATCH,
+        &format!("/v2/flavors/{fast}"),
+        Some(json!({"pool_list": [rd, "nope"]})),
+    )
+    .await;
+    r.assert_error(400, "updatefail");
+    assert_eq!(
+        r.json["description"],
+        format!("Flavor {fast} cant be updated, error:Pool nope does not exist")
+    );
+    let r = admin(
+        &api,
+        Method::PATCH,
+        &format!("/v2/flavors/{fast}"),
+        Some(json!({"pool_list": [rd]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["pool_list"], json!([rd]), "{r:?}");
     for i in 0..10 {
         let name = format!("f{i}");
         let r = api

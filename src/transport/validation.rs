@@ -192,6 +192,20 @@ impl Validator {
         Self { limits, encryption }
     }
 
+    /// A page of pools or flavors: Zaqar's `max_pools_per_page` and `max_flavors_per_page`
+    /// (both 20, not configurable here), with the text of its `pool_listing`.
+    pub fn admin_page(&self, params: &Params) -> Result<u32, ApiError> {
+        const MAX: u32 = 20;
+        page_limit(params, self.limits.default_queue_paging.min(MAX), MAX).map_err(|e| {
+            match e.title.as_ref() {
+                "Invalid API request" => ApiError::invalid(format!(
+                    "Limit must be at least 1 and no greater than {MAX}."
+                )),
+                _ => e,
+            }
+        })
+    }
+
     pub fn queue_page(&self, params: &Params) -> Result<u32, ApiError> {
         page_limit(
             params,

@@ -62,7 +62,7 @@ async fn bad_pool_and_flavor_definitions_are_refused() {
     .await;
     refused(&r, 400, "Invalid request body", "colour");
     let r = admin(&api, Method::PUT, &p1, Some("{not json")).await;
-    refused(&r, 400, "Invalid request body", "could not be parsed");
+    refused(&r, 400, "Invalid request body", "JSON could not be parsed.");
     let r = admin(
         &api,
         Method::PUT,
@@ -117,8 +117,15 @@ async fn bad_pool_and_flavor_definitions_are_refused() {
     )
     .await;
     refused(&r, 409, "Conflict", "cannot change");
-    let r = admin(&api, Method::PATCH, &p1, Some("{}")).await;
-    refused(&r, 400, "Invalid request body", "could not be empty");
+    for body in ["{}", r#"{"colour": 1}"#] {
+        let r = admin(&api, Method::PATCH, &p1, Some(body)).await;
+        refused(
+            &r,
+            400,
+            "Invalid request body",
+            "One of `uri`, `weight`, `flavor`, or `options` needs to be specified",
+        );
+    }
     let r = admin(
         &api,
         Method::PATCH,
@@ -143,14 +150,36 @@ async fn bad_pool_and_flavor_definitions_are_refused() {
         Some(&put(json!({"pool_list": ["nope"]}))),
     )
     .await;
-    refused(&r, 404, "Not found", "Pool nope does not exist");
-    let r = admin(&api, Method::PATCH, &f1, Some("{}")).await;
-    refused(&r, 400, "Invalid request body", "could not be empty");
+    refused(
+        &r,
+        400,
+        "Unable to create",
+        &format!("Flavor f{tag} could not be created, error:Pool nope does not exist"),
+    );
+    let r = admin(&api, Method::PUT, &f1, Some(&put(json!({"pool_list": []})))).await;
+    refused(&r, 400, "Unable to create", "Bad Request");
+    // A PATCH must name the pool list (capabilities come from the pools, as in Zaqar).
+    for body in ["{}", r#"{"capabilities": {"x": 1}}"#] {
+        let r = admin(&api, Method::PATCH, &f1, Some(body)).await;
+        refused(
+            &r,
+            400,
+            "Invalid request body",
+            "`pool_list` needs to be specified",
+        );
+    }
     admin(&api, Method::GET, &f1, None)
         .await
         .assert_error(404, "Not found");
-    let r = admin(&api, Method::GET, "/v2/pools?limit=0", None).await;
-    assert_eq!(r.status, 400, "{r:?}");
+    for listing in ["/v2/pools?limit=0", "/v2/flavors?limit=21"] {
+        let r = admin(&api, Method::GET, listing, None).await;
+        refused(
+            &r,
+            400,
+            "Invalid API request",
+            "Limit must be at least 1 and no greater than 20.",
+        );
+    }
 
     // Without the admin role, every admin resource is refused, but flavors can be read
     // (Zaqar's policy leaves flavors:get_all and flavors:get unprotected).

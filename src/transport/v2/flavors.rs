@@ -4,15 +4,16 @@
 //! them. Its capabilities are those every backend of its pools offers, as Zaqar reports
 //! its drivers' capabilities.
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use zaqar_actors::control::{Flavor, Pool};
 use zaqar_actors::messages::pooling::{DeleteFlavor, GetFlavor, ListFlavors, PutFlavor};
 use zaqar_actors::pooling::FlavorEntry;
+use zaqar_actors::StorageError;
 
-use super::pools::{admin_body, admin_name, path_name, AdminPage};
+use super::pools::{admin_document, admin_fields, admin_name, names_any, path_name, AdminPage};
 use crate::transport::errors::ApiError;
 use crate::transport::extract::Ctx;
 use crate::transport::AppState;
@@ -64,7 +65,7 @@ struct FlavorBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FlavorPatchBody {
-    pool_list: Option<Vec<String>>,
+    pool_list: Vec<String>,
     capabilities: Option<Map<String, Value>>,
 }
 
@@ -92,17 +93,29 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    let body: FlavorBody = admin_body(&req, payload).await?;
+    let body: FlavorBody = admin_fields(admin_document(&req, payload).await?)?;
+    let unable = |description: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "Unable to create", description)
+    };
+    if body.pool_list.is_empty() {
+        return Err(unable("Bad Request".into()));
+    }
     let flavor = Flavor {
         name: name.clone(),
         capabilities: body.capabilities,
     };
-    state
-        .ask(PutFlavor {
-            flavor,
-            pools: body.pool_list,
-        })
-        .await?;
+    let put = state.ask_storage(PutFlavor {
+        flavor,
+        pools: body.pool_list,
+    });
+    match put.await {
+        Err(e @ StorageError::PoolDoesNotExist { .. }) => {
+            return Err(unable(format!(
+                "Flavor {name} could not be created, error:{e}"
+            )))
+        }
+        done => done?,
+    }
     Ok(HttpResponse::Created()
         .content_type("application/json")
         .insert_header((header::LOCATION, href(&name)))
@@ -127,21 +140,38 @@ pub async fn update(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    let body: FlavorPatchBody = admin_body(&req, payload).await?;
-    if body.pool_list.is_none() && body.capabilities.is_none() {
-        return Err(ApiError::bad_body(
-            "PATCH body could not be empty for update.",
+    let doc = admin_document(&req, payload).await?;
+    // Zaqar's PATCH changes the pool list only; capabilities come from the pools.
+    if !names_any(&doc, &["pool_list"]) {
+        return Err(ApiError::bad_body("`pool_list` needs to be specified"));
+    }
+    let body: FlavorPatchBody = admin_fields(doc)?;
+    if body.pool_list.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Unable to create",
+            "Bad Request",
         ));
     }
     let current = state.ask(GetFlavor { name: name.clone() }).await?;
-    let pools = body
-        .pool_list
-        .unwrap_or_else(|| current.pools.iter().map(|p| p.name.clone()).collect());
     let flavor = Flavor {
         name: name.clone(),
         capabilities: body.capabilities.unwrap_or(current.flavor.capabilities),
     };
-    state.ask(PutFlavor { flavor, pools }).await?;
+    let put = state.ask_storage(PutFlavor {
+        flavor,
+        pools: body.pool_list,
+    });
+    match put.await {
+        Err(e @ StorageError::PoolDoesNotExist { .. }) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "updatefail",
+                format!("Flavor {name} cant be updated, error:{e}"),
+            ))
+        }
+        done => done?,
+    }
     let updated = state.ask(GetFlavor { name }).await?;
     Ok(HttpResponse::Ok().json(render(&updated, true)))
 }

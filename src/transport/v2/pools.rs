@@ -14,7 +14,7 @@ use zaqar_actors::storage::open::redact_uri;
 
 use super::next_links;
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{parse_json, read_json_body, Ctx, Params};
+use crate::transport::extract::{read_json_body, Ctx, Params};
 use crate::transport::AppState;
 
 /// Largest admin request body (a pool or flavor definition).
@@ -41,17 +41,29 @@ fn require_admin(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// Reads an admin JSON body (a JSON object).
-pub async fn admin_body<T: for<'a> Deserialize<'a>>(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<T, ApiError> {
+/// Reads an admin JSON document, with the text of Zaqar's `wsgi_utils.load`.
+pub async fn admin_document(req: &HttpRequest, payload: web::Payload) -> Result<Value, ApiError> {
     let body = read_json_body(req, payload, MAX_ADMIN_BODY, || {
         ApiError::bad_body(format!("The body is larger than {MAX_ADMIN_BODY} bytes."))
     })
     .await?;
-    let value: Value = parse_json(&body)?;
-    serde_json::from_value(value).map_err(|e| ApiError::bad_body(e.to_string()))
+    serde_json::from_slice(&body).map_err(|_| ApiError::bad_body("JSON could not be parsed."))
+}
+
+/// An admin document as the body type `T` (Zaqar checks it with a JSON schema; the
+/// description here says what is wrong in serde's words).
+pub fn admin_fields<T: for<'a> Deserialize<'a>>(doc: Value) -> Result<T, ApiError> {
+    if !doc.is_object() {
+        return Err(ApiError::bad_body(format!("{doc} is not of type 'object'")));
+    }
+    serde_json::from_value(doc).map_err(|e| ApiError::bad_body(e.to_string()))
+}
+
+/// Whether the document is an object naming one of `fields`: Zaqar's PATCH handlers ask
+/// this before anything else.
+pub fn names_any(doc: &Value, fields: &[&str]) -> bool {
+    doc.as_object()
+        .is_some_and(|m| fields.iter().any(|f| m.contains_key(*f)))
 }
 
 /// The query of an admin listing (pools, flavors), once the admin role is checked.
@@ -74,7 +86,7 @@ impl AdminPage {
     pub fn parse_public(state: &AppState, req: &HttpRequest) -> Result<Self, ApiError> {
         let params = Params::parse(req)?;
         Ok(Self {
-            limit: state.validator.queue_page(&params)?,
+            limit: state.validator.admin_page(&params)?,
             detailed: params.flag("detailed")?,
             marker: params.get("marker").map(str::to_owned),
             params,
@@ -159,7 +171,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    let body: PoolBody = admin_body(&req, payload).await?;
+    let body: PoolBody = admin_fields(admin_document(&req, payload).await?)?;
     let pool = Pool {
         name: name.clone(),
         uri: body.uri,
@@ -192,16 +204,13 @@ pub async fn update(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let name = admin_name(&req, &ctx)?;
-    let body: PoolPatchBody = admin_body(&req, payload).await?;
-    if body.weight.is_none()
-        && body.uri.is_none()
-        && body.flavor.is_none()
-        && body.options.is_none()
-    {
+    let doc = admin_document(&req, payload).await?;
+    if !names_any(&doc, &["weight", "uri", "flavor", "options"]) {
         return Err(ApiError::bad_body(
-            "PATCH body could not be empty for update.",
+            "One of `uri`, `weight`, `flavor`, or `options` needs to be specified",
         ));
     }
+    let body: PoolPatchBody = admin_fields(doc)?;
     let patch = PoolPatch {
         uri: body.uri,
         weight: body.weight,
