@@ -318,8 +318,20 @@ pub fn require_json(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
 
 /// Parses a JSON body into `T`; malformed JSON gets Zaqar's "could not be parsed" answer.
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_body("Request body could not be parsed."))
+    let malformed = || ApiError::bad_body("Request body could not be parsed.");
+    if !is_document(body) {
+        return Err(malformed());
+    }
+    serde_json::from_slice(body).map_err(|_| malformed())
+}
+
+/// Whether the body's top level is an object or an array: Zaqar's `read_json` takes any
+/// other JSON value (`5`, `"x"`, `null`) for malformed.
+pub fn is_document(body: &[u8]) -> bool {
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// The queue a request is about: the request context plus the `{queue}` path segment,

@@ -52,10 +52,23 @@ fn limit_error(max: u32) -> ApiError {
     ))
 }
 
+/// The wording of Zaqar's `queue_listing`, `pool_listing` and `flavor_listing`.
+fn listing_limit_error(max: u32) -> ApiError {
+    ApiError::invalid(format!(
+        "Limit must be at least 1 and no greater than {max}."
+    ))
+}
+
 /// An integer field of a JSON object, with Zaqar's type error.
 fn int_field(value: Option<&RawValue>, name: &str) -> Result<Option<i64>, ApiError> {
     value
         .map(|raw| {
+            // Python's bool is an int: Zaqar takes `true` for 1.
+            match raw.get() {
+                "true" => return Ok(1),
+                "false" => return Ok(0),
+                _ => {}
+            }
             serde_json::from_str::<i64>(raw.get()).map_err(|_| {
                 ApiError::bad_body(format!("The value of the \"{name}\" field must be a int."))
             })
@@ -93,10 +106,20 @@ pub fn json_depth(text: &str) -> usize {
 
 /// `limit` from the query string: default when absent, 1..=max otherwise.
 fn page_limit(params: &Params, default: u32, max: u32) -> Result<u32, ApiError> {
+    page_limit_or(params, default, max, limit_error)
+}
+
+/// A `limit` of 1 to `max`, `default` when absent; out of range, `out_of_range(max)`.
+fn page_limit_or(
+    params: &Params,
+    default: u32,
+    max: u32,
+    out_of_range: fn(u32) -> ApiError,
+) -> Result<u32, ApiError> {
     match params.int("limit")? {
         None => Ok(default),
         Some(n) if n >= 1 && n <= i64::from(max) => Ok(n as u32),
-        Some(_) => Err(limit_error(max)),
+        Some(_) => Err(out_of_range(max)),
     }
 }
 
@@ -165,26 +188,34 @@ pub fn retry_policy(policy: Option<&Value>) -> Result<(), String> {
 
 #[derive(Deserialize)]
 struct PostBody<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     messages: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct PostedMessage<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     ttl: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     delay: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     body: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
 struct ClaimBody<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     ttl: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     grace: Option<&'a RawValue>,
+}
+
+/// A field that is there, `null` included (`None` only when absent): Zaqar's `sanitize`
+/// takes a `null` body as the body, and refuses a `null` TTL as not an integer.
+fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 impl Validator {
@@ -196,21 +227,20 @@ impl Validator {
     /// (both 20, not configurable here), with the text of its `pool_listing`.
     pub fn admin_page(&self, params: &Params) -> Result<u32, ApiError> {
         const MAX: u32 = 20;
-        page_limit(params, self.limits.default_queue_paging.min(MAX), MAX).map_err(|e| {
-            match e.title.as_ref() {
-                "Invalid API request" => ApiError::invalid(format!(
-                    "Limit must be at least 1 and no greater than {MAX}."
-                )),
-                _ => e,
-            }
-        })
+        page_limit_or(
+            params,
+            self.limits.default_queue_paging.min(MAX),
+            MAX,
+            listing_limit_error,
+        )
     }
 
     pub fn queue_page(&self, params: &Params) -> Result<u32, ApiError> {
-        page_limit(
+        page_limit_or(
             params,
             self.limits.default_queue_paging,
             self.limits.max_queues_per_page,
+            listing_limit_error,
         )
     }
 
@@ -284,7 +314,7 @@ impl Validator {
         let max = self.limits.max_message_delay;
         if !(0..=max).contains(&delay) {
             return Err(ApiError::invalid(format!(
-                "The delay for a message may not exceed {max} seconds, and must be at least 0 seconds long."
+                "The Delay TTL for a message may not exceed {max} seconds,and must be at least 0 seconds long."
             )));
         }
         Ok(delay)
@@ -299,13 +329,11 @@ impl Validator {
         }
         let envelope: PostBody = super::extract::parse_json(raw.get().as_bytes())?;
         let list = envelope.messages.ok_or_else(none_found)?;
-        let items: Vec<PostedMessage> = serde_json::from_str(list.get()).map_err(|_| {
-            if list.get().trim_start().starts_with('[') {
-                ApiError::bad_body("Each message must be a JSON object.")
-            } else {
-                none_found()
-            }
-        })?;
+        if !list.get().trim_start().starts_with('[') {
+            return Err(ApiError::bad_body("Document type not supported."));
+        }
+        let items: Vec<PostedMessage> = serde_json::from_str(list.get())
+            .map_err(|_| ApiError::bad_body("Each message must be a JSON object."))?;
         if items.is_empty() {
             return Err(ApiError::invalid("No messages to enqueu."));
         }
@@ -355,7 +383,7 @@ impl Validator {
         } else {
             let raw: &RawValue = super::extract::parse_json(body)?;
             if !raw.get().trim_start().starts_with('{') {
-                return Err(ApiError::bad_body("The claim must be a JSON object."));
+                return Err(ApiError::bad_body("Document type not supported."));
             }
             super::extract::parse_json(body)?
         };

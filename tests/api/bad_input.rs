@@ -111,12 +111,43 @@ async fn bodies() {
             "The TTL for a message may not exceed 1209600 seconds, and must be at least 60 seconds long."),
         (json!({"messages": [{"ttl": "abc", "body": 1}]}), "Invalid request body",
             "The value of the \"ttl\" field must be a int."),
+        (json!({"messages": [{"ttl": null, "body": 1}]}), "Invalid request body",
+            "The value of the \"ttl\" field must be a int."),
+        // Python's True is 1, as Zaqar's type check sees it.
+        (json!({"messages": [{"ttl": true, "body": 1}]}), "Invalid API request",
+            "The TTL for a message may not exceed 1209600 seconds, and must be at least 60 seconds long."),
+        (json!({"messages": [{"delay": 901, "body": 1}]}), "Invalid API request",
+            "The Delay TTL for a message may not exceed 900 seconds,and must be at least 0 seconds long."),
+        (json!({"messages": {}}), "Invalid request body", "Document type not supported."),
+        (json!({"messages": null}), "Invalid request body", "Document type not supported."),
+        (json!(5), "Invalid request body", "Request body could not be parsed."),
     ];
     for (body, title, description) in cases {
         let r = api.post(m, body).await;
         r.assert_error(400, title);
         assert_eq!(r.json["description"], description);
     }
+    // A null body is a body (Zaqar stores it).
+    let r = api
+        .post(
+            "/v2/queues/nulls/messages",
+            json!({"messages": [{"body": null}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let href = r.json["resources"][0].as_str().unwrap().to_owned();
+    let r = api.get(&href).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["body"], json!(null), "{r:?}");
+    let claims = "/v2/queues/demo/claims";
+    let r = api.post(claims, json!([])).await;
+    r.assert_error(400, "Invalid request body");
+    assert_eq!(r.json["description"], "Document type not supported.");
+    let r = api
+        .call(Method::PATCH, &format!("{claims}/nope"), None)
+        .await;
+    r.assert_error(400, "Invalid request body");
+    assert_eq!(r.json["description"], "Request body could not be parsed.");
     let big = json!({"messages": [{"body": "x".repeat(256 * 1024)}]});
     let r = api.post(m, big).await;
     r.assert_error(400, "Invalid API request");
@@ -137,16 +168,24 @@ async fn bodies() {
 async fn paging_limits() {
     let s = TestServer::start();
     let api = s.api();
-    for path in [
-        "/v2/queues/demo/messages?limit=0",
-        "/v2/queues/demo/messages?limit=21",
-        "/v2/queues?limit=21",
+    // Zaqar words the queue listing's limit differently from the message listing's.
+    for (path, says) in [
+        (
+            "/v2/queues/demo/messages?limit=0",
+            "may not be greater than 20",
+        ),
+        (
+            "/v2/queues/demo/messages?limit=21",
+            "may not be greater than 20",
+        ),
+        ("/v2/queues?limit=21", "no greater than 20"),
+        ("/v2/queues?limit=0", "no greater than 20"),
     ] {
         let r = api.get(path).await;
         r.assert_error(400, "Invalid API request");
         assert_eq!(
             r.json["description"],
-            "Limit must be at least 1 and may not be greater than 20."
+            format!("Limit must be at least 1 and {says}.")
         );
     }
     api.get("/v2/queues?limit=abc")

@@ -14,15 +14,21 @@ use crate::transport::AppState;
 /// Claim bodies are two small integers; anything larger is not a claim.
 const MAX_CLAIM_BODY: u64 = 4096;
 
+/// The claim's TTL and grace. A claim is created without a body (the defaults), but a
+/// renewal, as Zaqar's `on_patch` reads it, must have one.
 async fn claim_body(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    renewal: bool,
 ) -> Result<(i64, i64), ApiError> {
     let body = read_json_body(req, payload, MAX_CLAIM_BODY, || {
         ApiError::bad_body("The claim request body is too large.")
     })
     .await?;
+    if renewal && body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_body("Request body could not be parsed."));
+    }
     state.validator.claim(&body)
 }
 
@@ -37,7 +43,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let limit = state.validator.claim_limit(&Params::parse(&req)?)?;
-    let (ttl, grace) = claim_body(&state, &req, payload).await?;
+    let (ttl, grace) = claim_body(&state, &req, payload, false).await?;
     let claim = state
         .ask(ClaimMessages {
             queue: queue.clone(),
@@ -99,7 +105,7 @@ pub async fn renew(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (ttl, grace) = claim_body(&state, &req, payload).await?;
+    let (ttl, grace) = claim_body(&state, &req, payload, true).await?;
     state
         .ask(RenewClaim {
             queue,
