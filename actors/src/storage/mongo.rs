@@ -346,13 +346,9 @@ impl DataStore for MongoStore {
     }
 
     async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
-        let f = queue_filter(queue);
-        self.traced("delete", self.messages.delete_many(f.clone()))
-            .await
-            .map_err(unavailable)?;
-        self.traced("delete", self.subscriptions.delete_many(f))
-            .await
-            .map_err(unavailable)?;
+        // The queue's document first: a post that may not create the queue checks again
+        // after inserting (see `post_messages`), so what it inserts is either taken below
+        // or taken back by the post itself.
         self.traced(
             "delete",
             self.queues
@@ -360,6 +356,13 @@ impl DataStore for MongoStore {
         )
         .await
         .map_err(unavailable)?;
+        let f = queue_filter(queue);
+        self.traced("delete", self.messages.delete_many(f.clone()))
+            .await
+            .map_err(unavailable)?;
+        self.traced("delete", self.subscriptions.delete_many(f))
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -509,6 +512,17 @@ impl DataStore for MongoStore {
         self.traced("insert", self.messages.insert_many(docs))
             .await
             .map_err(unavailable)?;
+        // Without transactions, a queue deleted between the check above and the insert
+        // would keep these messages: checked again, and taken back if it went.
+        if !create && self.queue_metadata(queue).await?.is_none() {
+            self.traced(
+                "delete",
+                self.messages.delete_many(doc! {"_id": {"$in": &ids}}),
+            )
+            .await
+            .map_err(unavailable)?;
+            return Err(StorageError::queue_missing(queue));
+        }
         Ok(ids)
     }
 

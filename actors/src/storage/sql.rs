@@ -604,10 +604,12 @@ impl DataStore for SqlStore {
 
     async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
         let txn = self.begin().await?;
+        // The queue's row first: on PostgreSQL its lock waits for a post that found the
+        // queue (it holds the row `FOR KEY SHARE`), whose messages the next delete then sees.
         for sql in [
+            "DELETE FROM queues WHERE project = $1 AND name = $2",
             "DELETE FROM messages WHERE project = $1 AND queue = $2",
             "DELETE FROM subscriptions WHERE project = $1 AND queue = $2",
-            "DELETE FROM queues WHERE project = $1 AND name = $2",
         ] {
             let (p, n) = q(queue);
             self.statement(sql, txn.execute_raw(self.stmt(sql, vec![p, n])))
@@ -763,13 +765,18 @@ impl DataStore for SqlStore {
             } else {
                 // The queue must exist when the rows go in: checked in the same statement,
                 // not from the settings cache, which another process's deletion does not
-                // reach.
+                // reach. PostgreSQL's check locks the row against a concurrent delete until
+                // this commits (SQLite runs one writer at a time).
                 let at = values.len();
                 let (p, n) = q(queue);
                 values.extend([p, n]);
+                let lock = match self.backend {
+                    DbBackend::Postgres => " FOR KEY SHARE",
+                    _ => "",
+                };
                 format!(
                     "INSERT INTO messages ({columns}) SELECT * FROM (VALUES {}) AS v
-                     WHERE EXISTS (SELECT 1 FROM queues WHERE project = ${} AND name = ${})",
+                     WHERE EXISTS (SELECT 1 FROM queues WHERE project = ${} AND name = ${}{lock})",
                     rows.join(", "),
                     at + 1,
                     at + 2

@@ -1,0 +1,182 @@
+//! Claims: create, read, renew, release, expiry with grace, and deletes that name a claim.
+
+use zaqar_actors::StorageError;
+
+use crate::{ids, seen_by_other, Fixture};
+
+#[tokio::test]
+async fn a_claim_holds_its_messages_until_released() {
+    let f = Fixture::new().await;
+    let q = f.queue("claims");
+    let posted = f.post(&q, &["1", "2", "3"]).await;
+    let first = f.data.create_claim(&q, 60, 30, 2).await.unwrap().unwrap();
+    assert_eq!(ids(&first.messages), posted[..2], "the head of the queue");
+    assert!(first
+        .messages
+        .iter()
+        .all(|m| m.claim_id.as_deref() == Some(first.id.as_str()) && m.claim_count == 1));
+    let second = f.data.create_claim(&q, 60, 30, 5).await.unwrap().unwrap();
+    assert_eq!(
+        ids(&second.messages),
+        posted[2..],
+        "what the first does not hold"
+    );
+    assert!(f.data.create_claim(&q, 60, 30, 5).await.unwrap().is_none());
+
+    let read = f.data.get_claim(&q, &first.id).await.unwrap();
+    assert_eq!((read.ttl, ids(&read.messages)), (60, ids(&first.messages)));
+    let stats = f.data.queue_stats(&q).await.unwrap();
+    assert_eq!((stats.claimed, stats.free, stats.total), (3, 0, 3));
+    // Claimed messages are listed only when asked for.
+    assert!(f.list_all(&q, seen_by_other()).await.is_empty());
+    let with_claimed = zaqar_actors::model::ListFilter {
+        include_claimed: true,
+        ..seen_by_other()
+    };
+    assert_eq!(ids(&f.list_all(&q, with_claimed).await), posted);
+
+    f.data.release_claim(&q, &first.id).await.unwrap();
+    let r = f.data.get_claim(&q, &first.id).await;
+    assert!(
+        matches!(r, Err(StorageError::ClaimDoesNotExist { .. })),
+        "{r:?}"
+    );
+    let again = f.data.create_claim(&q, 60, 30, 5).await.unwrap().unwrap();
+    assert_eq!(ids(&again.messages), posted[..2]);
+    assert!(again.messages.iter().all(|m| m.claim_count == 2));
+}
+
+#[tokio::test]
+async fn a_claim_expires_at_its_ttl_and_renewal_moves_it() {
+    let f = Fixture::new().await;
+    let q = f.queue("expiry");
+    let posted = f.post(&q, &["1"]).await;
+    let claim = f.data.create_claim(&q, 60, 0, 1).await.unwrap().unwrap();
+    f.advance(50);
+    f.data.renew_claim(&q, &claim.id, 60, 0).await.unwrap();
+    f.advance(50);
+    // Renewed at 50 s for 60 s more: alive at 100 s.
+    let read = f.data.get_claim(&q, &claim.id).await.unwrap();
+    assert_eq!(ids(&read.messages), posted);
+    f.advance(11);
+    let r = f.data.get_claim(&q, &claim.id).await;
+    assert!(
+        matches!(r, Err(StorageError::ClaimDoesNotExist { .. })),
+        "{r:?}"
+    );
+    let r = f.data.renew_claim(&q, &claim.id, 60, 0).await;
+    assert!(
+        matches!(r, Err(StorageError::ClaimDoesNotExist { .. })),
+        "{r:?}"
+    );
+    let next = f.data.create_claim(&q, 60, 0, 1).await.unwrap().unwrap();
+    assert_eq!(
+        ids(&next.messages),
+        posted,
+        "an expired claim frees its messages"
+    );
+}
+
+#[tokio::test]
+async fn grace_keeps_a_claimed_message_alive_past_its_ttl() {
+    let f = Fixture::new().await;
+    let q = f.queue("grace");
+    let posted = f
+        .data
+        .post_messages(
+            &q,
+            crate::CLIENT,
+            vec![crate::message("1", Some(60), None)],
+            1,
+            true,
+        )
+        .await
+        .unwrap();
+    let claim = f.data.create_claim(&q, 120, 60, 1).await.unwrap().unwrap();
+    f.advance(150);
+    // Its own TTL ended at 60 s; the claim's 120 s plus 60 s of grace keep it.
+    assert_eq!(
+        ids(&f.data.get_messages(&q, posted.clone()).await.unwrap()),
+        posted
+    );
+    assert!(
+        f.data.get_claim(&q, &claim.id).await.is_err(),
+        "the claim itself ended"
+    );
+    f.advance(31);
+    assert!(f.data.get_messages(&q, posted).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_claimed_message_is_deleted_only_with_its_claim() {
+    let f = Fixture::new().await;
+    let q = f.queue("guarded");
+    let posted = f.post(&q, &["1", "2", "3"]).await;
+    let a = f.data.create_claim(&q, 60, 0, 1).await.unwrap().unwrap();
+    let b = f.data.create_claim(&q, 60, 0, 1).await.unwrap().unwrap();
+    let (held, other, free) = (&posted[0], &posted[1], &posted[2]);
+
+    let r = f.data.delete_message(&q, held, None).await;
+    assert!(
+        matches!(r, Err(StorageError::MessageIsClaimed { .. })),
+        "{r:?}"
+    );
+    let r = f.data.delete_message(&q, held, Some(&b.id)).await;
+    assert!(
+        matches!(r, Err(StorageError::MessageNotClaimedBy { .. })),
+        "{r:?}"
+    );
+    let r = f.data.delete_message(&q, free, Some(&a.id)).await;
+    assert!(
+        matches!(r, Err(StorageError::MessageNotClaimed { .. })),
+        "{r:?}"
+    );
+    let r = f.data.delete_message(&q, free, Some("not-a-uuid")).await;
+    assert!(matches!(r, Err(StorageError::ClaimNotValid)), "{r:?}");
+    assert_eq!(
+        f.data.queue_stats(&q).await.unwrap().total,
+        3,
+        "nothing went"
+    );
+
+    f.data.delete_message(&q, held, Some(&a.id)).await.unwrap();
+    f.data.delete_message(&q, other, Some(&b.id)).await.unwrap();
+    f.data.delete_message(&q, free, None).await.unwrap();
+    assert_eq!(f.data.queue_stats(&q).await.unwrap().total, 0);
+    // The claims that held them are empty now.
+    assert!(f
+        .data
+        .get_claim(&q, &a.id)
+        .await
+        .map_or(true, |c| c.messages.is_empty()));
+}
+
+#[tokio::test]
+async fn a_purge_keeps_what_a_live_claim_holds() {
+    let f = Fixture::new().await;
+    let q = f.queue("purge");
+    let posted = f.post(&q, &["1", "2", "3"]).await;
+    let claim = f.data.create_claim(&q, 60, 0, 1).await.unwrap().unwrap();
+    f.data
+        .create_subscription(&q, "http://127.0.0.1:9/a", 3600, Default::default())
+        .await
+        .unwrap();
+    f.data.purge_queue(&q, true, false).await.unwrap();
+    let left = f.data.get_messages(&q, posted.clone()).await.unwrap();
+    assert_eq!(ids(&left), ids(&claim.messages));
+    assert_eq!(
+        f.data.list_subscriptions(&q, None, 10).await.unwrap().len(),
+        1
+    );
+    f.data.purge_queue(&q, false, true).await.unwrap();
+    assert!(f
+        .data
+        .list_subscriptions(&q, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(&f.data.get_messages(&q, posted).await.unwrap()),
+        ids(&left)
+    );
+}

@@ -1,0 +1,118 @@
+//! Under concurrency: claimers never share a message, producers keep their order, and a
+//! post that may not create its queue never outlives a concurrent delete of it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use zaqar_actors::model::ListFilter;
+
+use crate::{message, seen_by_other, Fixture, CLIENT};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_claimers_take_a_thousand_messages_each_exactly_once() {
+    let f = Fixture::new().await;
+    let q = f.queue("work");
+    let mut posted = HashSet::new();
+    for batch in 0..10 {
+        let texts: Vec<String> = (0..100).map(|i| (batch * 100 + i).to_string()).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        posted.extend(f.post(&q, &refs).await);
+    }
+    assert_eq!(posted.len(), 1000);
+    let claimers: Vec<_> = (0..20)
+        .map(|_| {
+            let (data, q) = (f.data.clone(), q.clone());
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                while let Some(claim) = data.create_claim(&q, 60, 0, 10).await.unwrap() {
+                    for m in claim.messages {
+                        // Fails if another live claim holds it too.
+                        data.delete_message(&q, &m.id, Some(&claim.id))
+                            .await
+                            .unwrap_or_else(|e| panic!("delete {} with {}: {e}", m.id, claim.id));
+                        done.push(m.id);
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for c in claimers {
+        seen.extend(c.await.unwrap());
+    }
+    let unique: HashSet<String> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), 1000, "every message handed out once");
+    assert_eq!(unique, posted);
+    assert_eq!(f.data.queue_stats(&q).await.unwrap().total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_producers_keep_their_own_order() {
+    let f = Fixture::new().await;
+    let q = f.queue("producers");
+    f.data.create_queue(&q, Default::default()).await.unwrap();
+    let producers: Vec<_> = (0..5)
+        .map(|p| {
+            let (data, q) = (f.data.clone(), q.clone());
+            tokio::spawn(async move {
+                for n in 0..40 {
+                    let body = format!(r#"{{"p": {p}, "n": {n}}}"#);
+                    data.post_messages(&q, CLIENT, vec![message(&body, None, None)], 1, false)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await.unwrap();
+    }
+    let all = f.list_all(&q, seen_by_other()).await;
+    let mut by_producer: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for m in &all {
+        let v: serde_json::Value = serde_json::from_str(m.body.get()).unwrap();
+        by_producer
+            .entry(v["p"].as_i64().unwrap())
+            .or_default()
+            .push(v["n"].as_i64().unwrap());
+    }
+    let want: Vec<i64> = (0..40).collect();
+    assert_eq!(by_producer.len(), 5);
+    for (p, ns) in by_producer {
+        assert_eq!(
+            ns, want,
+            "producer {p}'s messages in the order it posted them"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_post_without_create_never_outlives_a_concurrent_queue_delete() {
+    let f = Fixture::new().await;
+    for round in 0..30 {
+        let q = f.queue(&format!("racing-{round}"));
+        f.data.create_queue(&q, Default::default()).await.unwrap();
+        let (data, dq) = (f.data.clone(), q.clone());
+        let delete = tokio::spawn(async move { data.delete_queue(&dq).await });
+        let posted = f
+            .data
+            .post_messages(&q, CLIENT, vec![message("1", None, None)], 1, false)
+            .await;
+        delete.await.unwrap().unwrap();
+        // Either the post came first (and the delete took its message) or it found no
+        // queue: no message is left in a queue that does not exist.
+        assert!(f.data.queue_metadata(&q).await.unwrap().is_none());
+        if let Ok(ids) = posted {
+            assert!(
+                f.data.get_messages(&q, ids).await.unwrap().is_empty(),
+                "round {round}: a message outlived its queue"
+            );
+        }
+        let all = ListFilter {
+            include_claimed: true,
+            include_delayed: true,
+            ..seen_by_other()
+        };
+        assert!(f.list_all(&q, all).await.is_empty(), "round {round}");
+    }
+}

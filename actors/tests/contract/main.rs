@@ -1,0 +1,134 @@
+//! The storage contract, written once and run on every backend: what every [`DataStore`]
+//! and [`ControlStore`] must do, checked below the HTTP layer.
+//!
+//! `ZAQAR_CONTRACT_STORE` names the backend (a `sqlite://`, `postgres://`, `redis://` or
+//! `mongodb://` URI, as `[storage] message_store` takes); without it each test opens a
+//! SQLite file of its own. Tests on one shared database keep apart by project: each test
+//! uses projects of its own. Time is the store's injected clock, moved forward by the tests.
+
+mod claims;
+mod concurrency;
+mod control;
+mod messages;
+mod queues;
+mod subscriptions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use zaqar_actors::control::ControlStore;
+use zaqar_actors::model::{ListFilter, Message, MessageMarker, NewMessage, QueueId};
+use zaqar_actors::storage::encrypted::Keyring;
+use zaqar_actors::storage::open::{open, OpenOptions};
+use zaqar_actors::{Clock, DataStore};
+
+/// One test's view of the backend: its stores, its clock and a project of its own.
+pub struct Fixture {
+    pub data: Arc<dyn DataStore>,
+    pub control: Option<Arc<dyn ControlStore>>,
+    pub clock: Clock,
+    pub project: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn new() -> Self {
+        Self::with_keys(Keyring::default()).await
+    }
+
+    pub async fn with_keys(keys: Keyring) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uri = std::env::var("ZAQAR_CONTRACT_STORE")
+            .unwrap_or_else(|_| format!("sqlite://{}/contract.db", dir.path().display()));
+        let clock = Clock::system();
+        let opts = OpenOptions {
+            pool_size: 4,
+            timeout: Duration::from_secs(5),
+            // Generous: the MongoDB-compatible test server is slow under the concurrency
+            // tests, and this suite is about what is stored, not how fast.
+            command_timeout: Duration::from_secs(60),
+            sqlite_synchronous_full: false,
+            sqlite_disk_reserve: 0,
+            defaults: Default::default(),
+            clock: clock.clone(),
+            keys: Arc::new(keys),
+        };
+        let backend = open(&uri, &opts).await.expect("the contract store opens");
+        Fixture {
+            data: backend.data,
+            control: backend.control,
+            clock,
+            project: format!("contract-{}", uuid::Uuid::new_v4().simple()),
+            _dir: dir,
+        }
+    }
+
+    pub fn queue(&self, name: &str) -> QueueId {
+        QueueId::new(self.project.clone(), name)
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.clock.advance(Duration::from_secs(seconds));
+    }
+
+    /// Posts `bodies` (JSON texts) as one batch from `client`, creating the queue.
+    pub async fn post_from(&self, q: &QueueId, client: &str, bodies: &[&str]) -> Vec<String> {
+        let batch: Vec<NewMessage> = bodies.iter().map(|b| message(b, None, None)).collect();
+        let size = bodies.iter().map(|b| b.len() as u64).sum();
+        self.data
+            .post_messages(q, client, batch, size, true)
+            .await
+            .expect("post")
+    }
+
+    pub async fn post(&self, q: &QueueId, bodies: &[&str]) -> Vec<String> {
+        self.post_from(q, CLIENT, bodies).await
+    }
+
+    /// Every message a listing from another client returns, page by page.
+    pub async fn list_all(&self, q: &QueueId, filter: ListFilter) -> Vec<Message> {
+        let mut out = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .data
+                .list_messages(q, filter.clone(), marker, 7)
+                .await
+                .expect("list");
+            let Some(last) = page.last() else {
+                return out;
+            };
+            marker = Some(MessageMarker::After(last.seq));
+            out.extend(page);
+        }
+    }
+}
+
+/// The client that posts in these tests; listings come from [`OTHER`] unless said.
+pub const CLIENT: &str = "11111111-1111-4111-8111-111111111111";
+pub const OTHER: &str = "22222222-2222-4222-8222-222222222222";
+
+pub fn message(body: &str, ttl: Option<i64>, delay: Option<i64>) -> NewMessage {
+    NewMessage {
+        ttl,
+        delay,
+        body: RawValue::from_string(body.to_owned()).expect("JSON body"),
+    }
+}
+
+/// A listing as another client sees it, with nothing else asked for.
+pub fn seen_by_other() -> ListFilter {
+    ListFilter {
+        client_id: OTHER.into(),
+        ..Default::default()
+    }
+}
+
+pub fn ids(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.id.clone()).collect()
+}
+
+pub fn bodies(messages: &[Message]) -> Vec<String> {
+    messages.iter().map(|m| m.body.get().to_owned()).collect()
+}
