@@ -40,7 +40,9 @@ impl Fixture {
     pub async fn with_keys(keys: Keyring) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let uri = std::env::var("ZAQAR_CONTRACT_STORE")
-            .unwrap_or_else(|_| format!("sqlite://{}/contract.db", dir.path().display()));
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}/contract.db", dir.path().display()));
         let clock = Clock::system();
         let opts = OpenOptions {
             pool_size: 4,
