@@ -19,7 +19,6 @@ use std::future::Future;
 use actix::Message;
 
 use crate::error::StorageError;
-use crate::messages::BatchSize;
 use crate::model::QueueId;
 
 #[cfg(feature = "profiler")]
@@ -102,31 +101,41 @@ impl<M> Traced<M> {
     }
 }
 
-/// Records on the running hop's span (the router's) where the request goes: the pool, and
-/// whether the catalog cache knew it and how a new queue was placed.
-#[cfg_attr(not(feature = "profiler"), allow(unused_variables))]
-pub fn record_location(at: &crate::pooling::Location) {
-    #[cfg(feature = "profiler")]
-    if current().is_some_and(|ctx| ctx.layers.pooling) {
-        let span = tracing::Span::current();
-        span.record("zaqar.pool", &*at.pool);
-        if let Some(hit) = at.cache_hit {
-            span.record("zaqar.catalog", if hit { "cache" } else { "lookup" });
-        }
-        if let Some(how) = at.placement {
-            span.record("zaqar.placement", how);
-        }
+/// How many messages an answer carries, for `messaging.batch.message_count` (the request
+/// types say it of their outputs).
+pub trait BatchSize {
+    fn batch_size(&self) -> Option<usize> {
+        None
     }
 }
 
-/// The database behind a command span: its `db.system`, its span-name prefix and its
-/// `[profiler] trace_*` switch.
+/// The running hop's span when the request is traced and the pooling layer is on: where the
+/// router records what it decided.
+#[cfg(feature = "profiler")]
+pub fn pooling_span() -> Option<tracing::Span> {
+    current()
+        .is_some_and(|ctx| ctx.layers.pooling)
+        .then(tracing::Span::current)
+}
+
+/// Which `[profiler] trace_*` switch a database's command spans answer to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DbSystem {
-    Sqlite,
-    Postgres,
+pub enum DbLayer {
+    Sql,
     Redis,
     MongoDb,
+}
+
+/// How a backend's command spans look: each backend declares its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DbSystem {
+    /// `db.system`.
+    pub system: &'static str,
+    /// The span name's prefix (`SQL INSERT`).
+    pub prefix: &'static str,
+    pub layer: DbLayer,
+    /// Spans named by their statement (a script's name) rather than by the operation.
+    pub named_by_statement: bool,
 }
 
 /// Runs one database command in a span of its own (`SQL INSERT`, `REDIS post`,
@@ -143,15 +152,15 @@ pub async fn db_call<T>(
     #[cfg(feature = "profiler")]
     if let Some(ctx) = current() {
         use tracing::Instrument;
-        let (on, db_system, prefix) = match system {
-            DbSystem::Sqlite => (ctx.layers.sql, "sqlite", "SQL"),
-            DbSystem::Postgres => (ctx.layers.sql, "postgresql", "SQL"),
-            DbSystem::Redis => (ctx.layers.redis, "redis", "REDIS"),
-            DbSystem::MongoDb => (ctx.layers.mongodb, "mongodb", "MONGODB"),
+        let on = match system.layer {
+            DbLayer::Sql => ctx.layers.sql,
+            DbLayer::Redis => ctx.layers.redis,
+            DbLayer::MongoDb => ctx.layers.mongodb,
         };
+        let (db_system, prefix) = (system.system, system.prefix);
         if on {
             let name = statement
-                .filter(|_| system == DbSystem::Redis)
+                .filter(|_| system.named_by_statement)
                 .unwrap_or(operation);
             let span = tracing::info_span!(
                 target: DB_TARGET,
@@ -184,33 +193,6 @@ where
     work.await
 }
 
-impl StorageError {
-    /// A stable, secret-free name for the error, for spans and logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            StorageError::QueueDoesNotExist { .. } => "queue_does_not_exist",
-            StorageError::MessageDoesNotExist { .. } => "message_does_not_exist",
-            StorageError::ClaimDoesNotExist { .. } => "claim_does_not_exist",
-            StorageError::SubscriptionDoesNotExist { .. } => "subscription_does_not_exist",
-            StorageError::SubscriptionAlreadyExists => "subscription_already_exists",
-            StorageError::MessageIsClaimed { .. } => "message_is_claimed",
-            StorageError::ClaimNotValid => "claim_not_valid",
-            StorageError::MessageNotClaimedBy { .. } => "message_not_claimed_by",
-            StorageError::MessageNotClaimed { .. } => "message_not_claimed",
-            StorageError::PostTooLarge { .. } => "post_too_large",
-            StorageError::PoolDoesNotExist { .. } => "pool_does_not_exist",
-            StorageError::FlavorDoesNotExist { .. } => "flavor_does_not_exist",
-            StorageError::PoolInUse { .. } => "pool_in_use",
-            StorageError::PoolUriFixed { .. } => "pool_uri_fixed",
-            StorageError::PoolUnreachable { .. } => "pool_unreachable",
-            StorageError::InvalidPool(_) => "invalid_pool",
-            StorageError::NoPoolForFlavor { .. } => "no_pool_for_flavor",
-            StorageError::Degraded(_) => "degraded",
-            StorageError::Unavailable(_) => "unavailable",
-        }
-    }
-}
-
 #[cfg(feature = "profiler")]
 mod traced {
     use std::future::Future;
@@ -224,9 +206,9 @@ mod traced {
     use tracing::{Instrument, Span};
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+    use super::BatchSize;
     use super::{ActorLayer, HopInfo};
     use crate::error::StorageError;
-    use crate::messages::BatchSize;
 
     /// Tracing target of the per-hop spans.
     pub const HOP_TARGET: &str = "zaqar::hop";

@@ -134,3 +134,30 @@ impl From<actix::MailboxError> for StorageError {
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+impl StorageError {
+    /// A stable, secret-free name for the error, for spans and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageError::QueueDoesNotExist { .. } => "queue_does_not_exist",
+            StorageError::MessageDoesNotExist { .. } => "message_does_not_exist",
+            StorageError::ClaimDoesNotExist { .. } => "claim_does_not_exist",
+            StorageError::SubscriptionDoesNotExist { .. } => "subscription_does_not_exist",
+            StorageError::SubscriptionAlreadyExists => "subscription_already_exists",
+            StorageError::MessageIsClaimed { .. } => "message_is_claimed",
+            StorageError::ClaimNotValid => "claim_not_valid",
+            StorageError::MessageNotClaimedBy { .. } => "message_not_claimed_by",
+            StorageError::MessageNotClaimed { .. } => "message_not_claimed",
+            StorageError::PostTooLarge { .. } => "post_too_large",
+            StorageError::PoolDoesNotExist { .. } => "pool_does_not_exist",
+            StorageError::FlavorDoesNotExist { .. } => "flavor_does_not_exist",
+            StorageError::PoolInUse { .. } => "pool_in_use",
+            StorageError::PoolUriFixed { .. } => "pool_uri_fixed",
+            StorageError::PoolUnreachable { .. } => "pool_unreachable",
+            StorageError::InvalidPool(_) => "invalid_pool",
+            StorageError::NoPoolForFlavor { .. } => "no_pool_for_flavor",
+            StorageError::Degraded(_) => "degraded",
+            StorageError::Unavailable(_) => "unavailable",
+        }
+    }
+}

@@ -26,6 +26,7 @@ pub mod messages;
 pub mod model;
 pub mod pooling;
 pub mod router;
+pub mod routing;
 pub mod storage;
 
 pub use clock::Clock;

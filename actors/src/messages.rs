@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use crate::envelope::BatchSize;
 use crate::envelope::HopInfo;
 use crate::error::StorageError;
 use crate::model::{
@@ -82,13 +83,6 @@ pub trait StorageRequest:
         self,
         store: Arc<dyn DataStore>,
     ) -> LocalBoxFuture<Result<Self::Output, StorageError>>;
-}
-
-/// How many messages an answer carries, for `messaging.batch.message_count`.
-pub trait BatchSize {
-    fn batch_size(&self) -> Option<usize> {
-        None
-    }
 }
 
 impl BatchSize for Vec<Message> {
@@ -211,7 +205,7 @@ storage_requests! {
 
     /// Post a batch atomically; answers the new ids in order.
     /// With `create` false, fails with `QueueDoesNotExist` instead of creating the queue.
-    PostMessages { queue: QueueId, client_id: String, messages: Vec<NewMessage>, size: u64, create: bool } -> Vec<String>, "send",
+    PostMessages { queue: QueueId, client_id: String, messages: Arc<[NewMessage]>, size: u64, create: bool } -> Vec<String>, "send",
         route(|m| Route::Lazy(&m.queue)), create_flag = create
         = |m, s| s.post_messages(&m.queue, &m.client_id, m.messages, m.size, m.create);
     /// A page of messages in FIFO order after `marker`.

@@ -10,49 +10,28 @@
 //! With pooling off the router forwards everything to the default pool's actor, and its
 //! span says no more than that it was there.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Context, Handler, ResponseFuture};
+use actix::{Actor, Context, Handler, ResponseFuture};
 
-use crate::envelope::{in_hop, record_location, ActorLayer, Traced};
+use crate::envelope::{in_hop, ActorLayer, Traced};
 use crate::error::StorageError;
 use crate::messages::pooling::RouterRequest;
-use crate::messages::{Route, StorageRequest};
-use crate::pooling::{Location, PoolSet};
-use crate::storage::actor::StorageActor;
-use crate::storage::DataStore;
+use crate::messages::StorageRequest;
+use crate::pooling::PoolSet;
+use crate::routing::Routing;
 
 pub struct PoolRouter {
     routing: Routing,
-}
-
-/// A pool's storage actor on this worker, with the store it was started for.
-type Actors = HashMap<Arc<str>, (Arc<dyn DataStore>, Addr<StorageActor>)>;
-
-/// What the router's futures route with. They run on the router's thread, so the actors of
-/// this worker are shared without locks.
-#[derive(Clone)]
-pub struct Routing {
-    pools: Arc<PoolSet>,
-    actors: Rc<RefCell<Actors>>,
-    capacity: usize,
 }
 
 impl PoolRouter {
     /// A router over `pools`; its actors get mailboxes of `mailbox_capacity`. Must be
     /// called on the thread the router will run on (its storage actors start there).
     pub fn new(pools: Arc<PoolSet>, mailbox_capacity: usize) -> Self {
-        let routing = Routing {
-            pools,
-            actors: Rc::default(),
-            capacity: mailbox_capacity,
-        };
-        // The default pool's actor exists from the start, like the router itself.
-        routing.actor(&routing.pools.default_location());
-        Self { routing }
+        Self {
+            routing: Routing::new(pools, mailbox_capacity),
+        }
     }
 }
 
@@ -60,93 +39,7 @@ impl Actor for PoolRouter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.routing.capacity);
-    }
-}
-
-fn same_store(a: &Arc<dyn DataStore>, b: &Arc<dyn DataStore>) -> bool {
-    std::ptr::eq(Arc::as_ptr(a).cast::<()>(), Arc::as_ptr(b).cast::<()>())
-}
-
-impl Routing {
-    pub fn pools(&self) -> &PoolSet {
-        &self.pools
-    }
-
-    /// This worker's storage actor for the pool, started on first use.
-    fn actor(&self, at: &Location) -> Addr<StorageActor> {
-        let mut actors = self.actors.borrow_mut();
-        if let Some((store, addr)) = actors.get(&at.pool) {
-            if same_store(store, &at.store) && addr.connected() {
-                return addr.clone();
-            }
-        }
-        let addr = StorageActor::new(at.store.clone(), self.capacity).start();
-        actors.insert(at.pool.clone(), (at.store.clone(), addr.clone()));
-        addr
-    }
-
-    /// Sends `msg` to the storage actor of the pool at `at`.
-    pub async fn send<M: StorageRequest>(
-        &self,
-        at: &Location,
-        msg: M,
-    ) -> Result<M::Output, StorageError> {
-        record_location(at);
-        send_to(&self.actor(at), &at.pool, msg).await
-    }
-
-    /// Sends `msg` to the pool that holds (or is to hold) its queue.
-    pub async fn route<M: StorageRequest>(&self, mut msg: M) -> Result<M::Output, StorageError> {
-        let pools = &self.pools;
-        if !pools.pooled() {
-            // One pool: no catalog to consult, and the span says no more than that it
-            // was here.
-            let at = pools.default_location();
-            return send_to(&self.actor(&at), &at.pool, msg).await;
-        }
-        match msg.route() {
-            Route::Default => self.send(&pools.default_location(), msg).await,
-            Route::Queue(queue) => {
-                let at = pools.locate(queue).await?;
-                self.send(&at, msg).await
-            }
-            Route::Place { queue, flavor } => {
-                let at = pools.place(queue, flavor).await?;
-                self.send(&at, msg).await
-            }
-            Route::Lazy(queue) => {
-                let queue = queue.clone();
-                let Some(at) = pools.cached(&queue).await else {
-                    let at = pools.place(&queue, None).await?;
-                    return self.send(&at, msg).await;
-                };
-                let Some(retry) = msg.forbid_create() else {
-                    return self.send(&at, msg).await;
-                };
-                match self.send(&at, msg).await {
-                    // Deleted by another process since it was cached: place it anew.
-                    Err(StorageError::QueueDoesNotExist { .. }) => {
-                        pools.invalidate(&queue);
-                        let at = pools.place(&queue, None).await?;
-                        self.send(&at, retry).await
-                    }
-                    done => done,
-                }
-            }
-            Route::Delete(queue) => {
-                let queue = queue.clone();
-                let at = pools.locate(&queue).await?;
-                pools.unplace(&queue).await?;
-                let deleted = self.send(&at, msg).await;
-                if deleted.is_err() {
-                    // Its messages are still there: keep it findable (best effort, the
-                    // client is told to retry anyway).
-                    let _ = pools.restore(&queue, &at.pool).await;
-                }
-                deleted
-            }
-        }
+        ctx.set_mailbox_capacity(self.routing.capacity());
     }
 }
 
@@ -161,40 +54,21 @@ impl<M: StorageRequest> Handler<Traced<M>> for PoolRouter {
     }
 }
 
-/// Sends `msg` to a pool's storage actor. A backend failure comes back naming the pool and
-/// the queue, so that the one log line it gets (in the HTTP layer) says where it happened.
-async fn send_to<M: StorageRequest>(
-    actor: &Addr<StorageActor>,
-    pool: &str,
-    msg: M,
-) -> Result<M::Output, StorageError> {
-    let queue = msg
-        .route()
-        .queue()
-        .map(|q| format!("{}/{}", q.project, q.name));
-    match actor.send(Traced::new(msg)).await? {
-        Err(StorageError::Unavailable(cause)) => Err(StorageError::Unavailable(format!(
-            "pool {pool}, queue {}: {cause}",
-            queue.as_deref().unwrap_or("-")
-        ))),
-        done => done,
-    }
-}
-
-/// The handlers of the requests the router serves itself.
+/// The handlers of the requests the router serves itself (`module::Request` under
+/// [`crate::messages`]).
 macro_rules! router_handlers {
-    ($($name:ident),* $(,)?) => {$(
-        impl Handler<Traced<crate::messages::pooling::$name>> for PoolRouter {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        impl Handler<Traced<crate::messages::$module::$name>> for PoolRouter {
             type Result = ResponseFuture<
-                Result<<crate::messages::pooling::$name as RouterRequest>::Output, StorageError>,
+                Result<<crate::messages::$module::$name as RouterRequest>::Output, StorageError>,
             >;
 
             fn handle(
                 &mut self,
-                envelope: Traced<crate::messages::pooling::$name>,
+                envelope: Traced<crate::messages::$module::$name>,
                 _ctx: &mut Self::Context,
             ) -> Self::Result {
-                type M = crate::messages::pooling::$name;
+                type M = crate::messages::$module::$name;
                 let (msg, hop) =
                     envelope.receive(ActorLayer::Pooling, "PoolRouter", M::NAME, M::info);
                 Box::pin(in_hop(hop, msg.execute(self.routing.clone())))
@@ -204,16 +78,16 @@ macro_rules! router_handlers {
 }
 
 router_handlers!(
-    ClaimMessages,
-    ListAllQueues,
-    PutPool,
-    GetPool,
-    ListPools,
-    UpdatePool,
-    DeletePool,
-    PutFlavor,
-    GetFlavor,
-    ListFlavors,
-    DeleteFlavor,
-    Health,
+    dead_letter::ClaimMessages,
+    pooling::ListAllQueues,
+    pooling::PutPool,
+    pooling::GetPool,
+    pooling::ListPools,
+    pooling::UpdatePool,
+    pooling::DeletePool,
+    pooling::PutFlavor,
+    pooling::GetFlavor,
+    pooling::ListFlavors,
+    pooling::DeleteFlavor,
+    pooling::Health,
 );

@@ -13,6 +13,7 @@
 //! - [`faulty`]: a store whose every call fails, for testing the 503 path.
 //! - [`open`]: opening any of them from its URI.
 //! - [`reach`]: failing fast while a backend refuses connections.
+//! - [`uri`]: backend URIs with their credentials masked, for logs and answers.
 
 pub mod actor;
 pub mod encrypted;
@@ -22,7 +23,9 @@ pub mod open;
 pub mod reach;
 pub mod redis;
 pub mod sql;
+pub mod uri;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -93,7 +96,7 @@ pub trait DataStore: Send + Sync + 'static {
         &self,
         queue: &QueueId,
         client_id: &str,
-        messages: Vec<NewMessage>,
+        messages: Arc<[NewMessage]>,
         size: u64,
         create: bool,
     ) -> Result<Vec<String>>;

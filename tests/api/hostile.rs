@@ -121,7 +121,13 @@ async fn stored_bodies_of_any_depth_are_rendered_by_every_route() {
     };
     let batch = vec![message("1"), message(&deep), message("3")];
     let ids = store
-        .post_messages(&queue, &api.other_client().client_id, batch, 10, true)
+        .post_messages(
+            &queue,
+            &api.other_client().client_id,
+            batch.into(),
+            10,
+            true,
+        )
         .await
         .unwrap();
 

@@ -17,7 +17,7 @@ use crate::error::StorageError;
 use crate::messages::pooling::RouterRequest;
 use crate::messages::{CreateClaim, DeleteMessage, GetQueueMetadata, LocalBoxFuture, PostMessages};
 use crate::model::{Claim, DeadLetterPolicy, Message, NewMessage, QueueId};
-use crate::router::Routing;
+use crate::routing::Routing;
 
 /// The `Client-ID` dead-lettered messages are posted with: no client's own, so that no
 /// consumer's `echo=false` hides them.

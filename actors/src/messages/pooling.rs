@@ -10,9 +10,7 @@ use crate::error::StorageError;
 use crate::messages::{BatchSize, ListQueues, LocalBoxFuture};
 use crate::model::QueueEntry;
 use crate::pooling::{FlavorEntry, PoolPatch};
-use crate::router::Routing;
-
-pub use super::dead_letter::ClaimMessages;
+use crate::routing::Routing;
 
 /// A message the router answers itself.
 pub trait RouterRequest:

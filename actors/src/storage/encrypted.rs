@@ -268,20 +268,28 @@ impl DataStore for Encrypting {
         &self,
         queue: &QueueId,
         client_id: &str,
-        messages: Vec<NewMessage>,
+        messages: Arc<[NewMessage]>,
         size: u64,
         create: bool,
     ) -> Result<Vec<String>> {
         let seal = self.seals(queue).await?;
-        let messages = messages
-            .into_iter()
-            .map(|m| {
-                Ok(NewMessage {
-                    body: self.inbound(queue, seal, m.body)?,
-                    ..m
+        // The batch is shared with a retry the router may keep: copied only if changed.
+        let untouched = !seal && !messages.iter().any(|m| m.body.get().starts_with(RESERVED));
+        let messages = if untouched {
+            messages
+        } else {
+            messages
+                .iter()
+                .map(|m| {
+                    Ok(NewMessage {
+                        body: self.inbound(queue, seal, m.body.clone())?,
+                        ttl: m.ttl,
+                        delay: m.delay,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?
+                .into()
+        };
         self.inner
             .post_messages(queue, client_id, messages, size, create)
             .await

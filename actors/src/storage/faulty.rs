@@ -3,6 +3,7 @@
 //! same idea in `tests/faulty_storage.py`).
 
 use async_trait::async_trait;
+use std::sync::Arc;
 
 use crate::error::{Result, StorageError};
 use crate::model::{
@@ -53,7 +54,7 @@ impl DataStore for FaultyStore {
         &self,
         _: &QueueId,
         _: &str,
-        _: Vec<NewMessage>,
+        _: Arc<[NewMessage]>,
         _: u64,
         _: bool,
     ) -> Result<Vec<String>> {

@@ -12,6 +12,7 @@
 
 pub mod control;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,7 +24,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::envelope::{db_call, DbSystem};
+use crate::envelope::{db_call, DbLayer, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
@@ -32,6 +33,13 @@ use crate::model::{
 use crate::storage::reach::Reachability;
 use crate::storage::DataStore;
 
+/// MongoDB command spans are named by the operation (`MONGODB find`).
+const MONGO_SPANS: DbSystem = DbSystem {
+    system: "mongodb",
+    prefix: "MONGODB",
+    layer: DbLayer::MongoDb,
+    named_by_statement: false,
+};
 /// Connection settings of the MongoDB store.
 #[derive(Clone, Debug)]
 pub struct MongoOptions {
@@ -64,7 +72,19 @@ fn unavailable(e: impl std::fmt::Display) -> StorageError {
 }
 
 fn is_duplicate(e: &mongodb::error::Error) -> bool {
-    e.to_string().contains("E11000") || e.to_string().contains("11000")
+    use mongodb::error::{ErrorKind, WriteFailure};
+    /// The server's `DuplicateKey` error code.
+    const DUPLICATE_KEY: i32 = 11000;
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .iter()
+            .flatten()
+            .any(|w| w.code == DUPLICATE_KEY),
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        _ => false,
+    }
 }
 
 /// An integer field, whatever width or type the server stored it with.
@@ -140,7 +160,7 @@ impl MongoStore {
         };
         if let Err(e) = ready.await {
             tracing::warn!(
-                store = %crate::storage::open::redact_uri(&opts.uri),
+                store = %crate::storage::uri::redact_uri(&opts.uri),
                 error = %e,
                 "MongoDB unreachable at start; its queues answer 503 until it is reachable"
             );
@@ -260,7 +280,7 @@ impl MongoStore {
             self.reach.failed().await;
             return Err(as_mongo(e));
         }
-        let run = db_call(DbSystem::MongoDb, command, None, run);
+        let run = db_call(MONGO_SPANS, command, None, run);
         let bounded = async {
             tokio::time::timeout(self.command_timeout, run)
                 .await
@@ -455,7 +475,7 @@ impl DataStore for MongoStore {
         &self,
         queue: &QueueId,
         client_id: &str,
-        messages: Vec<NewMessage>,
+        messages: Arc<[NewMessage]>,
         size: u64,
         create: bool,
     ) -> Result<Vec<String>> {
@@ -493,7 +513,7 @@ impl DataStore for MongoStore {
         let now = self.clock.now_ms();
         let mut ids = Vec::with_capacity(messages.len());
         let docs: Vec<Document> = messages
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(i, m)| {
                 let id = Uuid::new_v4().to_string();

@@ -18,6 +18,7 @@
 pub mod control;
 pub mod layout;
 
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::envelope::{db_call, DbSystem};
+use crate::envelope::{db_call, DbLayer, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
@@ -358,6 +359,13 @@ return 'ok'
 "#
 );
 
+/// Redis command spans are named by the script or command (`REDIS claim`).
+const REDIS_SPANS: DbSystem = DbSystem {
+    system: "redis",
+    prefix: "REDIS",
+    layer: DbLayer::Redis,
+    named_by_statement: true,
+};
 /// The compiled scripts (their SHA is computed once).
 struct Scripts {
     post: Script,
@@ -512,7 +520,7 @@ impl RedisStore {
         };
         if let Err(e) = store.ping().await {
             tracing::warn!(
-                store = %crate::storage::open::redact_uri(&opts.uri),
+                store = %crate::storage::uri::redact_uri(&opts.uri),
                 error = %e,
                 "Redis unreachable at start; its queues answer 503 until it is reachable"
             );
@@ -580,7 +588,7 @@ impl RedisStore {
                 .map_err(unavailable)
         };
         let run = self.reach.guard(bounded(self.timeout, name, run));
-        db_call(DbSystem::Redis, "EVALSHA", Some(name), run).await
+        db_call(REDIS_SPANS, "EVALSHA", Some(name), run).await
     }
 
     /// Runs one plain command under a time bound, in a span of its own when traced.
@@ -601,7 +609,7 @@ impl RedisStore {
             cmd.query_async::<T>(&mut *conn).await.map_err(unavailable)
         };
         let run = self.reach.guard(bounded(self.timeout, name, run));
-        db_call(DbSystem::Redis, name, Some(name), run).await
+        db_call(REDIS_SPANS, name, Some(name), run).await
     }
 }
 
@@ -766,7 +774,7 @@ impl DataStore for RedisStore {
         &self,
         queue: &QueueId,
         client_id: &str,
-        messages: Vec<NewMessage>,
+        messages: Arc<[NewMessage]>,
         size: u64,
         create: bool,
     ) -> Result<Vec<String>> {
@@ -784,7 +792,7 @@ impl DataStore for RedisStore {
             messages.len().to_string(),
         ];
         let mut ids = Vec::with_capacity(messages.len());
-        for m in messages {
+        for m in messages.iter() {
             let id = Uuid::new_v4().to_string();
             args.push(id.clone());
             args.push(m.body.get().to_owned());

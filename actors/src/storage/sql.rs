@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 #[cfg(feature = "profiler")]
-use crate::envelope::{db_call, DbSystem};
+use crate::envelope::{db_call, DbLayer, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
@@ -43,6 +43,19 @@ use crate::model::{
 use crate::storage::reach::Reachability;
 use crate::storage::{bounded, DataStore};
 
+/// The command spans of each SQL database (`SQL INSERT`, `db.system` sqlite or postgresql).
+#[cfg(feature = "profiler")]
+const SQLITE_SPANS: DbSystem = DbSystem {
+    system: "sqlite",
+    prefix: "SQL",
+    layer: DbLayer::Sql,
+    named_by_statement: false,
+};
+#[cfg(feature = "profiler")]
+const POSTGRES_SPANS: DbSystem = DbSystem {
+    system: "postgresql",
+    ..SQLITE_SPANS
+};
 /// Columns every message query selects, in the order [`SqlStore::message`] decodes them.
 const MESSAGE_COLUMNS: &str = "seq, id, body, ttl, created, claim_id, claim_expires, claim_count";
 const SUBSCRIPTION_COLUMNS: &str = "id, queue, subscriber, ttl, options, created, confirmed";
@@ -175,7 +188,7 @@ impl SqlStore {
             // The embedded file must open at start: a failure there is a configuration error.
             Err(e) if !lazy => return Err(e),
             Err(e) => tracing::warn!(
-                store = %crate::storage::open::redact_uri(&opts.uri),
+                store = %crate::storage::uri::redact_uri(&opts.uri),
                 error = %e,
                 "database unreachable at start; its queues answer 503 until it is reachable"
             ),
@@ -363,8 +376,8 @@ impl SqlStore {
                 .unwrap_or("SQL")
                 .to_ascii_uppercase();
             let system = match self.backend {
-                DbBackend::Postgres => DbSystem::Postgres,
-                _ => DbSystem::Sqlite,
+                DbBackend::Postgres => POSTGRES_SPANS,
+                _ => SQLITE_SPANS,
             };
             return db_call(system, &verb, Some(&statement), run).await;
         }
@@ -714,7 +727,7 @@ impl DataStore for SqlStore {
         &self,
         queue: &QueueId,
         client_id: &str,
-        messages: Vec<NewMessage>,
+        messages: Arc<[NewMessage]>,
         size: u64,
         create: bool,
     ) -> Result<Vec<String>> {
@@ -732,7 +745,7 @@ impl DataStore for SqlStore {
         let columns = "id, project, queue, client_id, body, ttl, created, expires, visible_at";
         let mut ids = Vec::with_capacity(messages.len());
         let mut statements = Vec::with_capacity(messages.len().div_ceil(POST_CHUNK));
-        let mut messages = messages.into_iter().peekable();
+        let mut messages = messages.iter().peekable();
         while messages.peek().is_some() {
             let mut rows = Vec::with_capacity(POST_CHUNK);
             let mut values: Vec<Value> = Vec::with_capacity(POST_CHUNK * POST_COLUMNS);

@@ -86,7 +86,7 @@ async fn grace_keeps_a_claimed_message_alive_past_its_ttl() {
         .post_messages(
             &q,
             crate::CLIENT,
-            vec![crate::message("1", Some(60), None)],
+            vec![crate::message("1", Some(60), None)].into(),
             1,
             true,
         )

@@ -57,9 +57,15 @@ async fn concurrent_producers_keep_their_own_order() {
             tokio::spawn(async move {
                 for n in 0..40 {
                     let body = format!(r#"{{"p": {p}, "n": {n}}}"#);
-                    data.post_messages(&q, CLIENT, vec![message(&body, None, None)], 1, false)
-                        .await
-                        .unwrap();
+                    data.post_messages(
+                        &q,
+                        CLIENT,
+                        vec![message(&body, None, None)].into(),
+                        1,
+                        false,
+                    )
+                    .await
+                    .unwrap();
                 }
             })
         })
@@ -96,7 +102,7 @@ async fn a_post_without_create_never_outlives_a_concurrent_queue_delete() {
         let delete = tokio::spawn(async move { data.delete_queue(&dq).await });
         let posted = f
             .data
-            .post_messages(&q, CLIENT, vec![message("1", None, None)], 1, false)
+            .post_messages(&q, CLIENT, vec![message("1", None, None)].into(), 1, false)
             .await;
         delete.await.unwrap().unwrap();
         // Either the post came first (and the delete took its message) or it found no

@@ -79,7 +79,7 @@ impl Fixture {
         let batch: Vec<NewMessage> = bodies.iter().map(|b| message(b, None, None)).collect();
         let size = bodies.iter().map(|b| b.len() as u64).sum();
         self.data
-            .post_messages(q, client, batch, size, true)
+            .post_messages(q, client, batch.into(), size, true)
             .await
             .expect("post")
     }

@@ -87,12 +87,18 @@ async fn delayed_messages_appear_when_their_delay_ends() {
     let q = f.queue("delays");
     let now = f
         .data
-        .post_messages(&q, CLIENT, vec![message("1", None, None)], 1, true)
+        .post_messages(&q, CLIENT, vec![message("1", None, None)].into(), 1, true)
         .await
         .unwrap();
     let later = f
         .data
-        .post_messages(&q, CLIENT, vec![message("2", None, Some(60))], 1, true)
+        .post_messages(
+            &q,
+            CLIENT,
+            vec![message("2", None, Some(60))].into(),
+            1,
+            true,
+        )
         .await
         .unwrap();
     assert_eq!(ids(&f.list_all(&q, seen_by_other()).await), now);
@@ -116,7 +122,13 @@ async fn a_message_expires_exactly_at_its_ttl() {
     let q = f.queue("ttl");
     let id = f
         .data
-        .post_messages(&q, CLIENT, vec![message("\"x\"", Some(60), None)], 3, true)
+        .post_messages(
+            &q,
+            CLIENT,
+            vec![message("\"x\"", Some(60), None)].into(),
+            3,
+            true,
+        )
         .await
         .unwrap();
     f.advance(59);
@@ -169,7 +181,7 @@ async fn a_post_without_create_needs_the_queue() {
     let q = f.queue("absent");
     let r = f
         .data
-        .post_messages(&q, CLIENT, vec![message("1", None, None)], 1, false)
+        .post_messages(&q, CLIENT, vec![message("1", None, None)].into(), 1, false)
         .await;
     assert!(
         matches!(r, Err(StorageError::QueueDoesNotExist { .. })),
@@ -190,7 +202,7 @@ async fn a_post_is_checked_against_the_queues_size_limit() {
     f.data.create_queue(&q, metadata).await.unwrap();
     let r = f
         .data
-        .post_messages(&q, CLIENT, vec![message("1", None, None)], 11, true)
+        .post_messages(&q, CLIENT, vec![message("1", None, None)].into(), 11, true)
         .await;
     assert!(
         matches!(r, Err(StorageError::PostTooLarge { max: 10 })),

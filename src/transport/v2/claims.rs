@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use zaqar_actors::messages::pooling::ClaimMessages;
+use zaqar_actors::messages::dead_letter::ClaimMessages;
 use zaqar_actors::messages::{GetClaim, ReleaseClaim, RenewClaim};
 
 use super::{render, MessageOut, MessagesOut};

@@ -31,7 +31,7 @@ pub async fn post(
         .ask(PostMessages {
             queue: queue.clone(),
             client_id: ctx.client_id,
-            messages,
+            messages: messages.into(),
             size: body.len() as u64,
             create: true,
         })
