@@ -19,7 +19,6 @@ pub mod control;
 pub mod layout;
 
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,326 +38,6 @@ use crate::model::{
 use crate::storage::reach::Reachability;
 use crate::storage::{bounded, DataStore};
 
-macro_rules! lua {
-    ($body:literal) => {
-        concat!(include_str!("redis/scripts.lua"), $body)
-    };
-}
-
-const POST: &str = lua!(
-    r#"
-local ttl_d, delay_d, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local meta = redis.call('GET', P .. ':meta')
-if meta then
-  local ok, m = pcall(cjson.decode, meta)
-  if ok and type(m) == 'table' then
-    if type(m._default_message_ttl) == 'number' then ttl_d = m._default_message_ttl end
-    if type(m._default_message_delay) == 'number' then delay_d = m._default_message_delay end
-    if type(m._max_messages_post_size) == 'number' then max = m._max_messages_post_size end
-  end
-end
-if tonumber(ARGV[6]) > max then return {'too_large', max} end
-if not meta then
-  if ARGV[8] ~= '1' then return {'missing', 0} end
-  redis.call('SET', P .. ':meta', '{}')
-  redis.call('ZADD', KEYS[2], 0, ARGV[2])
-end
-local client, n = ARGV[7], tonumber(ARGV[9])
-for i = 0, n - 1 do
-  local id, body, t, d = ARGV[10 + i * 4], ARGV[11 + i * 4], ARGV[12 + i * 4], ARGV[13 + i * 4]
-  local ttl = (t == '') and ttl_d or tonumber(t)
-  local delay = (d == '') and delay_d or tonumber(d)
-  local seq = redis.call('INCR', P .. ':seq')
-  local e, v = now + ttl * 1000, now + delay * 1000
-  redis.call('HSET', mkey(id), 's', seq, 'b', body, 't', ttl, 'c', now, 'e', e,
-    'v', v, 'cl', client, 'ci', '', 'ce', 0, 'n', 0, 'ct', 0, 'cc', 0)
-  redis.call('PEXPIREAT', mkey(id), e)
-  redis.call('ZADD', IDS, seq, id)
-  redis.call('ZADD', EXP, e, id)
-  if v > now then redis.call('ZADD', LATER, v, id) else redis.call('ZADD', FREE, seq, id) end
-end
-return {'ok', 0}
-"#
-);
-
-const CREATE_QUEUE: &str = lua!(
-    r#"
-local created = redis.call('SET', P .. ':meta', ARGV[3], 'NX')
-redis.call('ZADD', KEYS[2], 0, ARGV[2])
-if created then return 1 end
-return 0
-"#
-);
-
-const LIST: &str = lua!(
-    r#"
-tidy()
-local after = 0
-if ARGV[8] == 'seq' then after = tonumber(ARGV[2])
-elseif ARGV[2] ~= '' then after = redis.call('ZSCORE', IDS, ARGV[2]) or 0 end
-local limit, echo, claimed, delayed, client =
-  tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1', ARGV[7]
--- Without claimed or delayed messages, the free index holds exactly the candidates.
-local index = IDS
-if not claimed and not delayed then index = FREE end
-local res = {}
-scan(index, after, function(m)
-  if (echo or m.cl ~= client) and (claimed or not held(m)) and (delayed or m.v <= now) then
-    res[#res + 1] = out(m)
-  end
-  return #res < limit
-end)
-return cjson.encode(res)
-"#
-);
-
-const GET: &str = lua!(
-    r#"
-local res = {}
-for i = 2, #ARGV do
-  local m = load(ARGV[i])
-  if m then res[#res + 1] = out(m) end
-end
-return cjson.encode(res)
-"#
-);
-
-const DELETE: &str = lua!(
-    r#"
-local m = load(ARGV[2])
-if not m then return 'ok' end
-local claim = ARGV[3]
-if claim == '' then
-  if held(m) then return 'claimed' end
-elseif not held(m) then
-  return 'not_claimed'
-elseif m.ci ~= claim then
-  if claim_is_live(claim) then return 'not_claimed_by' end
-  return 'claim_not_valid'
-end
-forget(m.id)
-return 'ok'
-"#
-);
-
-const DELETE_MANY: &str = lua!(
-    r#"
-for i = 2, #ARGV do
-  if redis.call('ZSCORE', IDS, ARGV[i]) then forget(ARGV[i]) end
-end
-return 'ok'
-"#
-);
-
-const POP: &str = lua!(
-    r#"
-tidy()
-local limit, res = tonumber(ARGV[2]), {}
-scan(FREE, 0, function(m)
-  if not held(m) and m.v <= now then
-    res[#res + 1] = out(m)
-    forget(m.id)
-  end
-  return #res < limit
-end)
-return cjson.encode(res)
-"#
-);
-
-const CLAIM: &str = lua!(
-    r#"
-tidy()
-local cid, ttl, grace, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local ce, keep = now + ttl * 1000, now + (ttl + grace) * 1000
-local set = P .. ':c:' .. cid
-local res = {}
-scan(FREE, 0, function(m)
-  if not held(m) and m.v <= now then
-    local e = math.max(m.e, keep)
-    redis.call('HSET', mkey(m.id), 'ci', cid, 'ce', ce, 'ct', ttl, 'cc', now, 'n', m.n + 1, 'e', e)
-    redis.call('PEXPIREAT', mkey(m.id), e)
-    redis.call('ZADD', EXP, e, m.id)
-    redis.call('ZREM', FREE, m.id)
-    redis.call('ZADD', HELD, ce, m.id)
-    redis.call('SADD', set, m.id)
-    m.ci, m.ce, m.ct, m.cc, m.n, m.e = cid, ce, ttl, now, m.n + 1, e
-    res[#res + 1] = out(m)
-  end
-  return #res < limit
-end)
-if #res > 0 then redis.call('PEXPIREAT', set, keep) end
-return cjson.encode(res)
-"#
-);
-
-const GET_CLAIM: &str = lua!(
-    r#"
-local cid, res = ARGV[2], {}
-for _, id in ipairs(redis.call('SMEMBERS', P .. ':c:' .. cid)) do
-  local m = load(id)
-  if m and m.ci == cid and held(m) then res[#res + 1] = out(m) end
-end
-return cjson.encode(res)
-"#
-);
-
-const RENEW: &str = lua!(
-    r#"
-local cid, ttl, grace = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local ce, keep = now + ttl * 1000, now + (ttl + grace) * 1000
-local set, renewed = P .. ':c:' .. cid, 0
-for _, id in ipairs(redis.call('SMEMBERS', set)) do
-  local m = load(id)
-  if m and m.ci == cid and held(m) then
-    local e = math.max(m.e, keep)
-    redis.call('HSET', mkey(id), 'ce', ce, 'ct', ttl, 'cc', now, 'e', e)
-    redis.call('PEXPIREAT', mkey(id), e)
-    redis.call('ZADD', EXP, e, id)
-    redis.call('ZADD', HELD, ce, id)
-    renewed = renewed + 1
-  end
-end
-if renewed > 0 then redis.call('PEXPIREAT', set, keep) end
-return renewed
-"#
-);
-
-const RELEASE: &str = lua!(
-    r#"
-local cid = ARGV[2]
-local set = P .. ':c:' .. cid
-for _, id in ipairs(redis.call('SMEMBERS', set)) do
-  local m = load(id)
-  if m and m.ci == cid then
-    redis.call('HSET', mkey(id), 'ci', '', 'ce', 0)
-    free_again(id, HELD)
-  end
-end
-redis.call('DEL', set)
-return 'ok'
-"#
-);
-
-const STATS: &str = lua!(
-    r#"
-tidy()
-local total = redis.call('ZCOUNT', EXP, '(' .. now, '+inf')
-local claimed = redis.call('ZCOUNT', HELD, '(' .. now, '+inf')
-return cjson.encode({total, claimed, edge(false), edge(true)})
-"#
-);
-
-// Removes at most BUDGET unclaimed messages; the Rust side calls it until none is left, so
-// that purging a deep queue never blocks Redis for long.
-const PURGE: &str = lua!(
-    r#"
-tidy()
-local removed = 0
-for _, index in ipairs({FREE, LATER}) do
-  for _, id in ipairs(redis.call('ZRANGE', index, 0, BUDGET - removed - 1)) do
-    forget(id)
-    removed = removed + 1
-  end
-  if removed >= BUDGET then break end
-end
-return removed
-"#
-);
-
-// Constant work whatever the queue's depth: the indexes are unlinked (freed in the
-// background by Redis), and the message hashes, unreachable without P:ids, expire by
-// themselves.
-const DELETE_QUEUE: &str = lua!(
-    r#"
-for _, id in ipairs(redis.call('HVALS', P .. ':subs')) do redis.call('DEL', P .. ':s:' .. id) end
-redis.call('UNLINK', IDS, EXP, FREE, HELD, LATER, P .. ':seq', P .. ':meta', P .. ':subs')
-redis.call('ZREM', KEYS[2], ARGV[2])
-return 'ok'
-"#
-);
-
-const SUB_CREATE: &str = lua!(
-    r#"
-local subs = P .. ':subs'
-local id = redis.call('HGET', subs, ARGV[2])
-if id and tonumber(redis.call('HGET', P .. ':s:' .. id, 'e') or '0') > now then return id end
-id = ARGV[5]
-local e = now + tonumber(ARGV[3]) * 1000
-redis.call('HSET', P .. ':s:' .. id, 'sub', ARGV[2], 't', ARGV[3], 'o', ARGV[4], 'c', now, 'e', e, 'k', 0)
-redis.call('PEXPIREAT', P .. ':s:' .. id, e)
-redis.call('HSET', subs, ARGV[2], id)
-return id
-"#
-);
-
-const SUB_LIST: &str = lua!(
-    r#"
-local marker, limit, ids = ARGV[2], tonumber(ARGV[3]), {}
-local pairs_ = redis.call('HGETALL', P .. ':subs')
-for i = 1, #pairs_, 2 do
-  local sub, id = pairs_[i], pairs_[i + 1]
-  local e = tonumber(redis.call('HGET', P .. ':s:' .. id, 'e') or '0')
-  if e > now then
-    if id > marker then ids[#ids + 1] = id end
-  else
-    redis.call('HDEL', P .. ':subs', sub)
-  end
-end
-table.sort(ids)
-local res = {}
-for i = 1, math.min(limit, #ids) do
-  local f = redis.call('HMGET', P .. ':s:' .. ids[i], 'sub', 't', 'o', 'c', 'k')
-  res[#res + 1] = {ids[i], f[1], tonumber(f[2]), f[3], tonumber(f[4]), tonumber(f[5])}
-end
-return cjson.encode(res)
-"#
-);
-
-const SUB_GET: &str = lua!(
-    r#"
-local f = redis.call('HMGET', P .. ':s:' .. ARGV[2], 'sub', 't', 'o', 'c', 'k', 'e')
-if not f[1] or tonumber(f[6]) <= now then return cjson.encode({}) end
-return cjson.encode({{ARGV[2], f[1], tonumber(f[2]), f[3], tonumber(f[4]), tonumber(f[5])}})
-"#
-);
-
-const SUB_UPDATE: &str = lua!(
-    r#"
-local key = P .. ':s:' .. ARGV[2]
-local f = redis.call('HMGET', key, 'sub', 'e')
-if not f[1] or tonumber(f[2]) <= now then return 0 end
-if ARGV[3] ~= '' and ARGV[3] ~= f[1] then
-  -- Subscribers are unique per queue: a live holder is a conflict, an expired one gives way.
-  local holder = redis.call('HGET', P .. ':subs', ARGV[3])
-  if holder and holder ~= ARGV[2] then
-    local he = redis.call('HGET', P .. ':s:' .. holder, 'e')
-    if he and tonumber(he) > now then return -1 end
-  end
-  redis.call('HDEL', P .. ':subs', f[1])
-  redis.call('HSET', P .. ':subs', ARGV[3], ARGV[2])
-  redis.call('HSET', key, 'sub', ARGV[3])
-end
-if ARGV[4] ~= '' then
-  local e = now + tonumber(ARGV[4]) * 1000
-  redis.call('HSET', key, 't', ARGV[4], 'e', e)
-  redis.call('PEXPIREAT', key, e)
-end
-if ARGV[5] ~= '' then redis.call('HSET', key, 'o', ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('HSET', key, 'k', ARGV[6]) end
-return 1
-"#
-);
-
-const SUB_DELETE: &str = lua!(
-    r#"
-local key = P .. ':s:' .. ARGV[2]
-local sub = redis.call('HGET', key, 'sub')
-if sub then redis.call('HDEL', P .. ':subs', sub) end
-redis.call('DEL', key)
-return 'ok'
-"#
-);
-
 /// Redis command spans are named by the script or command (`REDIS claim`).
 const REDIS_SPANS: DbSystem = DbSystem {
     system: "redis",
@@ -366,53 +45,76 @@ const REDIS_SPANS: DbSystem = DbSystem {
     layer: DbLayer::Redis,
     named_by_statement: true,
 };
-/// The compiled scripts (their SHA is computed once).
-struct Scripts {
-    post: Script,
-    create_queue: Script,
-    list: Script,
-    get: Script,
-    delete: Script,
-    delete_many: Script,
-    pop: Script,
-    claim: Script,
-    get_claim: Script,
-    renew: Script,
-    release: Script,
-    stats: Script,
-    purge: Script,
-    delete_queue: Script,
-    sub_create: Script,
-    sub_list: Script,
-    sub_get: Script,
-    sub_update: Script,
-    sub_delete: Script,
+
+/// A Lua script with its name (for its span and its time bound).
+pub(super) struct Lua {
+    name: &'static str,
+    script: Script,
 }
 
-fn scripts() -> &'static Scripts {
-    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
-    SCRIPTS.get_or_init(|| Scripts {
-        post: Script::new(POST),
-        create_queue: Script::new(CREATE_QUEUE),
-        list: Script::new(LIST),
-        get: Script::new(GET),
-        delete: Script::new(DELETE),
-        delete_many: Script::new(DELETE_MANY),
-        pop: Script::new(POP),
-        claim: Script::new(CLAIM),
-        get_claim: Script::new(GET_CLAIM),
-        renew: Script::new(RENEW),
-        release: Script::new(RELEASE),
-        stats: Script::new(STATS),
-        purge: Script::new(PURGE),
-        delete_queue: Script::new(DELETE_QUEUE),
-        sub_create: Script::new(SUB_CREATE),
-        sub_list: Script::new(SUB_LIST),
-        sub_get: Script::new(SUB_GET),
-        sub_update: Script::new(SUB_UPDATE),
-        sub_delete: Script::new(SUB_DELETE),
-    })
+impl Lua {
+    fn new(name: &'static str, prelude: &str, body: &str) -> Self {
+        Self {
+            name,
+            script: Script::new(&format!("{prelude}{body}")),
+        }
+    }
 }
+
+/// Declares a set of scripts, each the file `redis/lua/<name>.lua` (after `prelude`),
+/// compiled once (their SHA is computed once), under `$get()`.
+macro_rules! lua_scripts {
+    ($get:ident, $ty:ident, $prelude:expr, [$($name:ident),* $(,)?]) => {
+        pub(super) struct $ty {
+            $(pub(super) $name: $crate::storage::redis::Lua,)*
+        }
+
+        pub(super) fn $get() -> &'static $ty {
+            static SCRIPTS: std::sync::OnceLock<$ty> = std::sync::OnceLock::new();
+            SCRIPTS.get_or_init(|| $ty {
+                $($name: $crate::storage::redis::Lua::new(
+                    stringify!($name),
+                    $prelude,
+                    include_str!(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/src/storage/redis/lua/",
+                        stringify!($name),
+                        ".lua"
+                    )),
+                ),)*
+            })
+        }
+    };
+}
+pub(super) use lua_scripts;
+
+// The data scripts share the helpers of `redis/scripts.lua` (`tidy`, `load`, `scan`, ...).
+lua_scripts!(
+    scripts,
+    Scripts,
+    include_str!("redis/scripts.lua"),
+    [
+        post,
+        create_queue,
+        list,
+        get,
+        delete,
+        delete_many,
+        pop,
+        claim,
+        get_claim,
+        renew,
+        release,
+        stats,
+        purge,
+        delete_queue,
+        sub_create,
+        sub_list,
+        sub_get,
+        sub_update,
+        sub_delete
+    ]
+);
 
 /// Messages one call of the purge script removes at most (`BUDGET` in scripts.lua).
 const PURGE_BUDGET: i64 = 1000;
@@ -569,13 +271,13 @@ impl RedisStore {
     /// Runs one script under a time bound, in a span of its own when traced.
     async fn eval<T: FromRedisValue>(
         &self,
-        name: &'static str,
-        script: &Script,
+        lua: &Lua,
         keys: &[String],
         args: impl ToRedisArgs,
     ) -> Result<T> {
         self.ready().await?;
-        let mut invocation = script.prepare_invoke();
+        let name = lua.name;
+        let mut invocation = lua.script.prepare_invoke();
         for k in keys {
             invocation.key(k);
         }
@@ -635,9 +337,7 @@ impl DataStore for RedisStore {
             &queue.name,
             serde_json::Value::Object(metadata).to_string(),
         );
-        let created: i64 = self
-            .eval("create_queue", &scripts().create_queue, &keys, args)
-            .await?;
+        let created: i64 = self.eval(&scripts().create_queue, &keys, args).await?;
         Ok(created == 1)
     }
 
@@ -663,9 +363,7 @@ impl DataStore for RedisStore {
     async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
         let keys = [prefix(queue), queues_key(&queue.project)];
         let args = (self.clock.now_ms(), &queue.name);
-        let _: String = self
-            .eval("delete_queue", &scripts().delete_queue, &keys, args)
-            .await?;
+        let _: String = self.eval(&scripts().delete_queue, &keys, args).await?;
         Ok(())
     }
 
@@ -712,9 +410,7 @@ impl DataStore for RedisStore {
 
     async fn queue_stats(&self, queue: &QueueId) -> Result<QueueStats> {
         let now = self.clock.now_ms();
-        let json: String = self
-            .eval("stats", &scripts().stats, &[prefix(queue)], now)
-            .await?;
+        let json: String = self.eval(&scripts().stats, &[prefix(queue)], now).await?;
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Edge {
@@ -754,9 +450,7 @@ impl DataStore for RedisStore {
                 self.command(cmd, "ZCARD").await?
             };
             for _ in 0..=before / PURGE_BUDGET + 1 {
-                let removed: i64 = self
-                    .eval("purge", &scripts().purge, &[prefix(queue)], now)
-                    .await?;
+                let removed: i64 = self.eval(&scripts().purge, &[prefix(queue)], now).await?;
                 if removed < PURGE_BUDGET {
                     break;
                 }
@@ -801,7 +495,7 @@ impl DataStore for RedisStore {
             ids.push(id);
         }
         let keys = [prefix(queue), queues_key(&queue.project)];
-        let (status, max): (String, u64) = self.eval("post", &scripts().post, &keys, args).await?;
+        let (status, max): (String, u64) = self.eval(&scripts().post, &keys, args).await?;
         match status.as_str() {
             "too_large" => Err(StorageError::PostTooLarge { max }),
             "missing" => Err(StorageError::queue_missing(queue)),
@@ -833,16 +527,14 @@ impl DataStore for RedisStore {
             filter.client_id,
             kind,
         );
-        let json: String = self
-            .eval("list", &scripts().list, &[prefix(queue)], args)
-            .await?;
+        let json: String = self.eval(&scripts().list, &[prefix(queue)], args).await?;
         self.messages(&json, now)
     }
 
     async fn get_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let json: String = self
-            .eval("get", &scripts().get, &[prefix(queue)], (now, ids))
+            .eval(&scripts().get, &[prefix(queue)], (now, ids))
             .await?;
         self.messages(&json, now)
     }
@@ -855,9 +547,7 @@ impl DataStore for RedisStore {
     ) -> Result<()> {
         let now = self.clock.now_ms();
         let args = (now, id, claim_id.unwrap_or(""));
-        let status: String = self
-            .eval("delete", &scripts().delete, &[prefix(queue)], args)
-            .await?;
+        let status: String = self.eval(&scripts().delete, &[prefix(queue)], args).await?;
         match status.as_str() {
             "ok" => Ok(()),
             "claimed" => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
@@ -873,12 +563,7 @@ impl DataStore for RedisStore {
     async fn delete_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<()> {
         let now = self.clock.now_ms();
         let _: String = self
-            .eval(
-                "delete_many",
-                &scripts().delete_many,
-                &[prefix(queue)],
-                (now, ids),
-            )
+            .eval(&scripts().delete_many, &[prefix(queue)], (now, ids))
             .await?;
         Ok(())
     }
@@ -886,7 +571,7 @@ impl DataStore for RedisStore {
     async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let json: String = self
-            .eval("pop", &scripts().pop, &[prefix(queue)], (now, limit))
+            .eval(&scripts().pop, &[prefix(queue)], (now, limit))
             .await?;
         self.messages(&json, now)
     }
@@ -901,9 +586,7 @@ impl DataStore for RedisStore {
         let now = self.clock.now_ms();
         let id = Uuid::new_v4().to_string();
         let args = (now, &id, ttl, grace, limit);
-        let json: String = self
-            .eval("claim", &scripts().claim, &[prefix(queue)], args)
-            .await?;
+        let json: String = self.eval(&scripts().claim, &[prefix(queue)], args).await?;
         let messages = self.messages(&json, now)?;
         Ok((!messages.is_empty()).then_some(Claim {
             id,
@@ -916,12 +599,7 @@ impl DataStore for RedisStore {
     async fn get_claim(&self, queue: &QueueId, id: &str) -> Result<Claim> {
         let now = self.clock.now_ms();
         let json: String = self
-            .eval(
-                "get_claim",
-                &scripts().get_claim,
-                &[prefix(queue)],
-                (now, id),
-            )
+            .eval(&scripts().get_claim, &[prefix(queue)], (now, id))
             .await?;
         let rows = rows::<Row>(&json)?;
         let (ttl, created) = rows
@@ -939,12 +617,7 @@ impl DataStore for RedisStore {
     async fn renew_claim(&self, queue: &QueueId, id: &str, ttl: i64, grace: i64) -> Result<()> {
         let now = self.clock.now_ms();
         let renewed: i64 = self
-            .eval(
-                "renew",
-                &scripts().renew,
-                &[prefix(queue)],
-                (now, id, ttl, grace),
-            )
+            .eval(&scripts().renew, &[prefix(queue)], (now, id, ttl, grace))
             .await?;
         if renewed == 0 {
             return Err(StorageError::claim_missing(queue, id));
@@ -955,7 +628,7 @@ impl DataStore for RedisStore {
     async fn release_claim(&self, queue: &QueueId, id: &str) -> Result<()> {
         let now = self.clock.now_ms();
         let _: String = self
-            .eval("release", &scripts().release, &[prefix(queue)], (now, id))
+            .eval(&scripts().release, &[prefix(queue)], (now, id))
             .await?;
         Ok(())
     }
@@ -975,7 +648,7 @@ impl DataStore for RedisStore {
             serde_json::Value::Object(options).to_string(),
             Uuid::new_v4().to_string(),
         );
-        self.eval("sub_create", &scripts().sub_create, &[prefix(queue)], args)
+        self.eval(&scripts().sub_create, &[prefix(queue)], args)
             .await
     }
 
@@ -988,7 +661,7 @@ impl DataStore for RedisStore {
         let now = self.clock.now_ms();
         let args = (now, marker.unwrap_or_default(), limit);
         let json: String = self
-            .eval("sub_list", &scripts().sub_list, &[prefix(queue)], args)
+            .eval(&scripts().sub_list, &[prefix(queue)], args)
             .await?;
         rows::<SubRow>(&json)?
             .into_iter()
@@ -999,7 +672,7 @@ impl DataStore for RedisStore {
     async fn get_subscription(&self, queue: &QueueId, id: &str) -> Result<Subscription> {
         let now = self.clock.now_ms();
         let json: String = self
-            .eval("sub_get", &scripts().sub_get, &[prefix(queue)], (now, id))
+            .eval(&scripts().sub_get, &[prefix(queue)], (now, id))
             .await?;
         rows::<SubRow>(&json)?
             .into_iter()
@@ -1026,12 +699,7 @@ impl DataStore for RedisStore {
     async fn delete_subscription(&self, queue: &QueueId, id: &str) -> Result<()> {
         let now = self.clock.now_ms();
         let _: String = self
-            .eval(
-                "sub_delete",
-                &scripts().sub_delete,
-                &[prefix(queue)],
-                (now, id),
-            )
+            .eval(&scripts().sub_delete, &[prefix(queue)], (now, id))
             .await?;
         Ok(())
     }
@@ -1060,7 +728,7 @@ impl RedisStore {
                 .unwrap_or_default(),
         );
         let changed: i64 = self
-            .eval("sub_update", &scripts().sub_update, &[prefix(queue)], args)
+            .eval(&scripts().sub_update, &[prefix(queue)], args)
             .await?;
         match changed {
             0 => Err(StorageError::subscription_missing(queue, id)),

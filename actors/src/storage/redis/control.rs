@@ -5,10 +5,7 @@
 //! against each other: a pool is deleted only while its count is zero, and a queue is placed
 //! only in a pool that exists.
 
-use std::sync::OnceLock;
-
 use async_trait::async_trait;
-use redis::Script;
 use serde_json::{json, Value};
 
 use super::{parse_object, prefix, unavailable, RedisStore};
@@ -21,47 +18,8 @@ const FLAVORS: &str = "zc:flavors";
 pub(super) const CATALOG: &str = "zc:catalog";
 const COUNTS: &str = "zc:catalog:counts";
 
-const PLACE: &str = r#"
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then return cur end
-if ARGV[2] ~= ARGV[3] and redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return false end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-return ARGV[2]
-"#;
-
-const UNPLACE: &str = r#"
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HINCRBY', KEYS[2], cur, -1)
-end
-return 1
-"#;
-
-const DELETE_POOL: &str = r#"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
-local n = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if n > 0 then return n end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 0
-"#;
-
-struct Scripts {
-    place: Script,
-    unplace: Script,
-    delete_pool: Script,
-}
-
-fn scripts() -> &'static Scripts {
-    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
-    SCRIPTS.get_or_init(|| Scripts {
-        place: Script::new(PLACE),
-        unplace: Script::new(UNPLACE),
-        delete_pool: Script::new(DELETE_POOL),
-    })
-}
+// The catalog's scripts stand alone (no queue helpers).
+super::lua_scripts!(scripts, Scripts, "", [place, unplace, delete_pool]);
 
 fn decode_pool(name: String, json: &str) -> Result<Pool> {
     let v: Value = serde_json::from_str(json).map_err(|e| unavailable(format!("pool: {e}")))?;
@@ -145,9 +103,7 @@ impl ControlStore for RedisStore {
 
     async fn delete_pool(&self, name: &str) -> Result<PoolDeletion> {
         let keys = [POOLS.to_owned(), COUNTS.to_owned()];
-        let n: i64 = self
-            .eval("delete_pool", &scripts().delete_pool, &keys, name)
-            .await?;
+        let n: i64 = self.eval(&scripts().delete_pool, &keys, name).await?;
         Ok(match n {
             -1 => PoolDeletion::Missing,
             0 => PoolDeletion::Deleted,
@@ -184,19 +140,14 @@ impl ControlStore for RedisStore {
     async fn place(&self, queue: &QueueId, pool: &str) -> Result<String> {
         let keys = [CATALOG.to_owned(), POOLS.to_owned(), COUNTS.to_owned()];
         let placed: Option<String> = self
-            .eval(
-                "place",
-                &scripts().place,
-                &keys,
-                (prefix(queue), pool, DEFAULT_POOL),
-            )
+            .eval(&scripts().place, &keys, (prefix(queue), pool, DEFAULT_POOL))
             .await?;
         placed.ok_or_else(|| StorageError::PoolDoesNotExist { name: pool.into() })
     }
 
     async fn unplace(&self, queue: &QueueId) -> Result<()> {
         let keys = [CATALOG.to_owned(), COUNTS.to_owned()];
-        self.eval::<i64>("unplace", &scripts().unplace, &keys, prefix(queue))
+        self.eval::<i64>(&scripts().unplace, &keys, prefix(queue))
             .await
             .map(|_| ())
     }
