@@ -1,7 +1,9 @@
 //! The storage contract and its backends.
 //!
-//! [`DataStore`] is what every backend implements (Zaqar's data driver: queues, messages,
-//! claims, subscriptions). Every backend must honour the same semantics: FIFO per queue, a
+//! [`DataStore`] is what every backend implements (Zaqar's data driver), made of Zaqar's four
+//! controllers: [`QueueStore`], [`MessageStore`], [`ClaimStore`], [`SubscriptionStore`]. A
+//! backend lives in a folder of its own with a file per controller; the contract suite in
+//! `actors/tests/contract` holds every backend to the same semantics. Every backend must honour the same semantics: FIFO per queue, a
 //! batch post is atomic, a message is held by at most one live claim, expiry is exact at
 //! read time (decided against [`crate::Clock`], whatever background cleanup does), and
 //! projects never see each other's queues.
@@ -63,14 +65,9 @@ pub async fn bounded<T>(
     })
 }
 
+/// Zaqar's queue controller.
 #[async_trait]
-pub trait DataStore: Send + Sync + 'static {
-    /// The storage actor's name in spans (`SqlStore`, `RedisStore`, ...).
-    fn name(&self) -> &'static str;
-
-    async fn ping(&self) -> Result<()>;
-
-    // Queues
+pub trait QueueStore: Send + Sync + 'static {
     async fn create_queue(&self, queue: &QueueId, metadata: Metadata) -> Result<bool>;
     async fn queue_metadata(&self, queue: &QueueId) -> Result<Option<Metadata>>;
     /// Fails with `QueueDoesNotExist` when the queue was never created.
@@ -87,8 +84,11 @@ pub trait DataStore: Send + Sync + 'static {
     /// consumer working on a claim keeps its messages until it deletes or releases them.
     async fn purge_queue(&self, queue: &QueueId, messages: bool, subscriptions: bool)
         -> Result<()>;
+}
 
-    // Messages
+/// Zaqar's message controller.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     /// `size` is the batch's size in bytes as posted, checked against the queue's
     /// `_max_messages_post_size`. Creates the queue if it does not exist (lazy queues) when
     /// `create` is true, else fails with `QueueDoesNotExist`.
@@ -113,8 +113,11 @@ pub trait DataStore: Send + Sync + 'static {
         -> Result<()>;
     async fn delete_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<()>;
     async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>>;
+}
 
-    // Claims
+/// Zaqar's claim controller.
+#[async_trait]
+pub trait ClaimStore: Send + Sync + 'static {
     /// `grace` extends the life of the claimed messages beyond the claim, as in Zaqar.
     async fn create_claim(
         &self,
@@ -126,8 +129,11 @@ pub trait DataStore: Send + Sync + 'static {
     async fn get_claim(&self, queue: &QueueId, id: &str) -> Result<Claim>;
     async fn renew_claim(&self, queue: &QueueId, id: &str, ttl: i64, grace: i64) -> Result<()>;
     async fn release_claim(&self, queue: &QueueId, id: &str) -> Result<()>;
+}
 
-    // Subscriptions
+/// Zaqar's subscription controller.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync + 'static {
     async fn create_subscription(
         &self,
         queue: &QueueId,
@@ -150,10 +156,26 @@ pub trait DataStore: Send + Sync + 'static {
     ) -> Result<()>;
     async fn confirm_subscription(&self, queue: &QueueId, id: &str, confirmed: bool) -> Result<()>;
     async fn delete_subscription(&self, queue: &QueueId, id: &str) -> Result<()>;
+}
+
+/// A whole backend (Zaqar's data driver): its four controllers, split as Zaqar splits them
+/// (each backend implements each in a file of its own), plus what concerns the backend as
+/// a whole. Bring [`prelude`] into scope to call the controllers' methods on a store.
+#[async_trait]
+pub trait DataStore: QueueStore + MessageStore + ClaimStore + SubscriptionStore {
+    /// The storage actor's name in spans (`SqlStore`, `RedisStore`, ...).
+    fn name(&self) -> &'static str;
+
+    async fn ping(&self) -> Result<()>;
 
     /// Removes expired rows; only for space, since reads already ignore them. Answers how
     /// many rows went.
     async fn collect_garbage(&self) -> Result<u64> {
         Ok(0)
     }
+}
+
+/// The storage traits, for calling any of their methods on a store.
+pub mod prelude {
+    pub use super::{ClaimStore, DataStore, MessageStore, QueueStore, SubscriptionStore};
 }

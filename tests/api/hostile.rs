@@ -340,7 +340,12 @@ async fn every_error_answer_has_a_title_and_a_description() {
 #[tokio::test]
 async fn a_trickled_body_is_cut_at_the_body_timeout() {
     use std::io::{Read, Write};
-    let s = TestServer::start_with(|c| c.server.client_body_timeout = 1);
+    // The last check is that the server still serves; on the MongoDB-compatible test server,
+    // loaded by the batch tests beside this one, a listing can take more than 10 s.
+    let s = TestServer::start_with(|c| {
+        c.server.client_body_timeout = 1;
+        c.storage.command_timeout = 60;
+    });
     let api = s.api();
     let addr = s.url.trim_start_matches("http://").to_owned();
     let project = api.project.clone();

@@ -1,0 +1,236 @@
+//! The SQL backend's messages: post, list, read, delete, pop.
+
+use super::*;
+use crate::storage::prelude::*;
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn post_messages(
+        &self,
+        queue: &QueueId,
+        client_id: &str,
+        messages: Arc<[NewMessage]>,
+        size: u64,
+        create: bool,
+    ) -> Result<Vec<String>> {
+        let known = self.queue_settings(queue).await?;
+        let settings = known.unwrap_or_else(|| self.defaults.settings(None));
+        if size > settings.max_messages_post_size {
+            return Err(StorageError::PostTooLarge {
+                max: settings.max_messages_post_size,
+            });
+        }
+        let now = self.clock.now_ms();
+        if known.is_none() && create {
+            self.create_queue(queue, Metadata::new()).await?;
+        }
+        let columns = "id, project, queue, client_id, body, ttl, created, expires, visible_at";
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut statements = Vec::with_capacity(messages.len().div_ceil(POST_CHUNK));
+        let mut messages = messages.iter().peekable();
+        while messages.peek().is_some() {
+            let mut rows = Vec::with_capacity(POST_CHUNK);
+            let mut values: Vec<Value> = Vec::with_capacity(POST_CHUNK * POST_COLUMNS);
+            for (i, m) in messages.by_ref().take(POST_CHUNK).enumerate() {
+                let id = Uuid::new_v4().to_string();
+                let ttl = m.ttl.unwrap_or(settings.default_message_ttl);
+                let delay = m.delay.unwrap_or(settings.default_message_delay);
+                rows.push(format!(
+                    "({})",
+                    placeholders(i * POST_COLUMNS + 1, POST_COLUMNS)
+                ));
+                values.extend([
+                    Value::from(id.as_str()),
+                    queue.project.as_str().into(),
+                    queue.name.as_str().into(),
+                    client_id.into(),
+                    m.body.get().into(),
+                    ttl.into(),
+                    now.into(),
+                    (now + ttl * 1000).into(),
+                    (now + delay * 1000).into(),
+                ]);
+                ids.push(id);
+            }
+            let sql = if create {
+                format!(
+                    "INSERT INTO messages ({columns}) VALUES {}",
+                    rows.join(", ")
+                )
+            } else {
+                // The queue must exist when the rows go in: checked in the same statement,
+                // not from the settings cache, which another process's deletion does not
+                // reach. PostgreSQL's check locks the row against a concurrent delete until
+                // this commits (SQLite runs one writer at a time).
+                let at = values.len();
+                let (p, n) = q(queue);
+                values.extend([p, n]);
+                let lock = match self.backend {
+                    DbBackend::Postgres => " FOR KEY SHARE",
+                    _ => "",
+                };
+                format!(
+                    "INSERT INTO messages ({columns}) SELECT * FROM (VALUES {}) AS v
+                     WHERE EXISTS (SELECT 1 FROM queues WHERE project = ${} AND name = ${}{lock})",
+                    rows.join(", "),
+                    at + 1,
+                    at + 2
+                )
+            };
+            statements.push((sql, values));
+        }
+        let inserted = if let [(sql, values)] = &mut statements[..] {
+            self.exec(sql, std::mem::take(values)).await?
+        } else {
+            // A batch larger than one statement may bind is still atomic: one transaction.
+            let txn = self.begin().await?;
+            let mut inserted = 0;
+            for (sql, values) in statements {
+                let run = txn.execute_raw(self.stmt(&sql, values));
+                inserted += self.statement(&sql, run).await?.rows_affected();
+            }
+            self.commit(txn).await?;
+            inserted
+        };
+        if !create && inserted == 0 {
+            self.forget_settings(queue);
+            return Err(StorageError::queue_missing(queue));
+        }
+        Ok(ids)
+    }
+
+    async fn list_messages(
+        &self,
+        queue: &QueueId,
+        filter: ListFilter,
+        marker: Option<MessageMarker>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let (after, values_marker) = match marker {
+            None => ("$4", Value::from(0i64)),
+            Some(MessageMarker::After(seq)) => ("$4", Value::from(seq)),
+            Some(MessageMarker::Id(id)) => (
+                "COALESCE((SELECT seq FROM messages WHERE id = $4 AND project = $1 AND queue = $2), 0)",
+                Value::from(id),
+            ),
+        };
+        let mut sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE project = $1 AND queue = $2 AND expires > $3 AND seq > {after}"
+        );
+        let mut values = vec![p, n, now.into(), values_marker];
+        if !filter.echo {
+            values.push(filter.client_id.into());
+            sql.push_str(&format!(" AND client_id <> ${}", values.len()));
+        }
+        if !filter.include_claimed {
+            sql.push_str(" AND claim_expires <= $3");
+        }
+        if !filter.include_delayed {
+            sql.push_str(" AND visible_at <= $3");
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
+        let rows = self.query(&sql, values).await?;
+        self.messages(rows, now)
+    }
+
+    async fn get_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE project = $1 AND queue = $2 AND expires > $3 AND id IN ({}) ORDER BY seq",
+            placeholders(4, ids.len())
+        );
+        let mut values = vec![p, n, now.into()];
+        values.extend(ids.into_iter().map(Value::from));
+        let rows = self.query(&sql, values).await?;
+        self.messages(rows, now)
+    }
+
+    async fn delete_message(
+        &self,
+        queue: &QueueId,
+        id: &str,
+        claim_id: Option<&str>,
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        // Fast path, one statement: an unclaimed message without a claim id, or a message
+        // held by the live claim named.
+        let (p, n) = q(queue);
+        let (guard, mut values) = match claim_id {
+            None => ("claim_expires <= $4", vec![]),
+            Some(c) => ("claim_id = $5 AND claim_expires > $4", vec![Value::from(c)]),
+        };
+        values.splice(0..0, [id.into(), p, n, now.into()]);
+        let sql = format!(
+            "DELETE FROM messages WHERE id = $1 AND project = $2 AND queue = $3 AND {guard}"
+        );
+        if self.exec(&sql, values).await? == 1 {
+            return Ok(());
+        }
+        // Nothing deleted: find out why.
+        let (p, n) = q(queue);
+        let row = self
+            .query_one(
+                "SELECT claim_id, claim_expires FROM messages
+                 WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+                vec![id.into(), p, n, now.into()],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(()); // Already gone: deleting is idempotent.
+        };
+        let holder: Option<String> = row.try_get_by_index(0)?;
+        let claim_expires: i64 = row.try_get_by_index(1)?;
+        let held = holder.is_some() && claim_expires > now;
+        match claim_id {
+            None if held => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
+            Some(c) if !held => Err(crate::storage::not_held(id, c)),
+            Some(c) if self.claim_is_live(queue, c, now).await? => {
+                Err(StorageError::MessageNotClaimedBy {
+                    id: id.to_owned(),
+                    claim: c.to_owned(),
+                })
+            }
+            Some(_) => Err(StorageError::ClaimNotValid),
+            // Its claim expired between the two statements: it is free now.
+            None => Box::pin(self.delete_message(queue, id, None)).await,
+        }
+    }
+
+    async fn delete_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (p, n) = q(queue);
+        let sql = format!(
+            "DELETE FROM messages WHERE project = $1 AND queue = $2 AND id IN ({})",
+            placeholders(3, ids.len())
+        );
+        let mut values = vec![p, n];
+        values.extend(ids.into_iter().map(Value::from));
+        self.exec(&sql, values).await.map(|_| ())
+    }
+
+    async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>> {
+        let now = self.clock.now_ms();
+        let (p, n) = q(queue);
+        let sql = format!(
+            "DELETE FROM messages WHERE seq IN (
+                SELECT seq FROM messages
+                WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
+                AND visible_at <= $3 ORDER BY seq LIMIT {limit}{})
+             AND claim_expires <= $3
+             RETURNING {MESSAGE_COLUMNS}",
+            self.skip_locked()
+        );
+        let rows = self.query(&sql, vec![p, n, now.into()]).await?;
+        self.messages(rows, now)
+    }
+}

@@ -1,0 +1,184 @@
+//! The SQL backend's plumbing: the schema made ready once, and every statement run through
+//! one path (placeholders per database, a span when traced, a time bound, reachability, the
+//! disk-full retry of a delete and the degraded state).
+
+use super::*;
+
+impl SqlStore {
+    /// Migrates the schema once, before the first statement that reaches the database.
+    pub(super) async fn ready(&self) -> Result<()> {
+        self.migrated
+            .get_or_try_init(|| {
+                bounded(self.command_timeout, "schema migration", async {
+                    Ok(schema::migrate(&self.db).await?)
+                })
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) fn stmt(&self, sql: &str, mut values: Vec<Value>) -> Statement {
+        let sql = match self.backend {
+            DbBackend::Postgres => {
+                values.iter_mut().for_each(without_nul);
+                sql.to_owned()
+            }
+            _ => sql.replace('$', "?"),
+        };
+        Statement::from_sql_and_values(self.backend, sql, values)
+    }
+
+    pub(super) async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
+        let done = self.run(sql, values, |s| self.db.execute_raw(s)).await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+        self.run(sql, values, |s| self.db.query_all_raw(s)).await
+    }
+
+    pub(super) async fn query_one(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Option<QueryResult>> {
+        self.run(sql, values, |s| self.db.query_one_raw(s)).await
+    }
+
+    /// Runs one statement through `call` (execute, query all, query one); a SQLite DELETE
+    /// that finds the disk full runs once more after a checkpoint.
+    pub(super) async fn run<T, F>(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        call: impl Fn(Statement) -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T, sea_orm::DbErr>>,
+    {
+        let spare = self.spare_for_retry(sql, &values);
+        match (
+            self.statement(sql, call(self.stmt(sql, values))).await,
+            spare,
+        ) {
+            (Err(e), Some(values)) if disk_full(&e) => {
+                self.checkpoint().await;
+                self.statement(sql, call(self.stmt(sql, values))).await
+            }
+            (done, _) => done,
+        }
+    }
+
+    /// A copy of a SQLite DELETE's values, to run it again after a checkpoint when the disk
+    /// is full: a delete is how space is freed, so it gets a second chance that other
+    /// writes do not need.
+    pub(super) fn spare_for_retry(&self, sql: &str, values: &[Value]) -> Option<Vec<Value>> {
+        (self.backend == DbBackend::Sqlite && sql.trim_start().starts_with("DELETE"))
+            .then(|| values.to_vec())
+    }
+
+    /// Moves the WAL into the database and truncates it, giving its disk space back; first
+    /// releases the disk reserve, without which a full disk lets neither happen.
+    pub(super) async fn checkpoint(&self) {
+        if let Some(reserve) = &self.reserve {
+            if reserve.release() {
+                tracing::warn!("disk full: reserve released so that deletes can free space");
+            }
+        }
+        let run = self
+            .db
+            .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)");
+        if let Err(e) = bounded(self.command_timeout, "checkpoint", async { Ok(run.await?) }).await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+
+    /// Notes a write's outcome: a full disk makes the store degraded until a write works.
+    pub(super) fn note_write<T>(&self, sql: &str, done: &Result<T>) {
+        let verb = sql.split_whitespace().next().unwrap_or("");
+        if !["INSERT", "UPDATE", "DELETE"].contains(&verb) {
+            return;
+        }
+        let mut failing = self
+            .writes_failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match done {
+            Ok(_) => {
+                *failing = None;
+                if let Some(reserve) = &self.reserve {
+                    reserve.restore();
+                }
+            }
+            Err(e) if disk_full(e) => *failing = Some(e.to_string()),
+            Err(_) => {}
+        }
+    }
+
+    /// One statement: traced, and bounded by `command_timeout`.
+    pub(super) async fn statement<T>(
+        &self,
+        sql: &str,
+        run: impl std::future::Future<Output = Result<T, sea_orm::DbErr>>,
+    ) -> Result<T> {
+        let done = self
+            .reach
+            .guard(async {
+                self.ready().await?;
+                bounded(self.command_timeout, "SQL statement", async {
+                    Ok(self.traced(sql, run).await?)
+                })
+                .await
+            })
+            .await;
+        self.note_write(sql, &done);
+        done
+    }
+
+    /// Opens a transaction, bounded like a statement.
+    pub(super) async fn begin(&self) -> Result<sea_orm::DatabaseTransaction> {
+        self.reach
+            .guard(async {
+                self.ready().await?;
+                bounded(self.command_timeout, "BEGIN", async {
+                    Ok(self.db.begin().await?)
+                })
+                .await
+            })
+            .await
+    }
+
+    pub(super) async fn commit(&self, txn: sea_orm::DatabaseTransaction) -> Result<()> {
+        bounded(self.command_timeout, "COMMIT", async {
+            Ok(txn.commit().await?)
+        })
+        .await
+    }
+
+    /// Runs one statement inside a span of its own when the request is traced and
+    /// `trace_sql` is on: the statement text (placeholders, never values) and its verb.
+    #[cfg_attr(not(feature = "profiler"), allow(unused_variables))]
+    pub(super) async fn traced<T>(
+        &self,
+        sql: &str,
+        run: impl std::future::Future<Output = T>,
+    ) -> T {
+        // Only a traced request pays for the statement's text.
+        #[cfg(feature = "profiler")]
+        if crate::envelope::current().is_some() {
+            let statement = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let verb = statement
+                .split(' ')
+                .next()
+                .unwrap_or("SQL")
+                .to_ascii_uppercase();
+            let system = match self.backend {
+                DbBackend::Postgres => POSTGRES_SPANS,
+                _ => SQLITE_SPANS,
+            };
+            return db_call(system, &verb, Some(&statement), run).await;
+        }
+        run.await
+    }
+}
