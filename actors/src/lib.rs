@@ -12,11 +12,13 @@
 //! - [`model`]: queues, messages, claims, subscriptions and queue defaults.
 //! - [`error`]: [`StorageError`], the domain errors (no status codes here).
 //! - [`clock`]: the time source every expiry decision reads, adjustable in tests.
-//! - [`router`]: the `PoolRouter` actor.
+//! - [`router`]: the `PoolRouter` actor; [`routing`]: how it finds a request's pool and actor.
 //! - [`pooling`]: `PoolSet`, the pools of the process, the catalog cache and placement.
 //! - [`control`]: the `ControlStore` contract (pools, flavors, catalog).
-//! - [`storage`]: the `DataStore` contract, the generic `StorageActor` and the backends
-//!   (`sql` on sea-orm for SQLite and PostgreSQL; `faulty` for failure tests).
+//! - [`storage`]: the `DataStore` contract (four controller traits), the generic
+//!   `StorageActor` and the backends, each in a folder with a file per controller:
+//!   `sql` (sea-orm, SQLite and PostgreSQL), `redis` (Lua scripts in `redis/lua/`),
+//!   `mongo`; `encrypted` wraps any of them; `faulty` fails everything, for tests.
 
 pub mod clock;
 pub mod control;
