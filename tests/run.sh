@@ -46,7 +46,7 @@ trap 'stop_postgres; stop_redis; stop_mongo' EXIT
 
 step "tests (PostgreSQL, $PG_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$PG_URI" cargo test --test api --test scale_out --test crash --test fuzz
-ZAQAR_CONTRACT_STORE="$PG_URI" cargo test -p zaqar-actors --test contract
+ZAQAR_CONTRACT_STORE="$PG_URI" cargo test --workspace --test contract
 ZAQAR_TEST_MESSAGE_STORE="$PG_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 # Stops and restarts this PostgreSQL while a server uses it.
 ZAQAR_TEST_PG_URI="$PG_URI" ZAQAR_TEST_PG_STOP="$PG_STOP_CMD" ZAQAR_TEST_PG_START="$PG_START_CMD" \
@@ -55,7 +55,7 @@ ZAQAR_TEST_PG_URI="$PG_URI" ZAQAR_TEST_PG_STOP="$PG_STOP_CMD" ZAQAR_TEST_PG_STAR
 
 step "tests (Redis $REDIS_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" cargo test --test api --test scale_out --test crash --test fuzz
-ZAQAR_CONTRACT_STORE="$REDIS_URI" cargo test -p zaqar-actors --test contract
+ZAQAR_CONTRACT_STORE="$REDIS_URI" cargo test --workspace --test contract
 ZAQAR_TEST_MESSAGE_STORE="$REDIS_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 ZAQAR_TEST_REDIS_URI="$REDIS_URI" cargo test --test profiler redis
 # Stops, freezes and restarts a Redis of its own while a server uses it; upgrades layout-1 data.
@@ -68,7 +68,7 @@ bash tests/clients/run.sh target/debug/zaqar-server "$REDIS_URI"
 
 step "tests (MongoDB wire protocol: NX-27017 0.8.1)"
 ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" cargo test --test api --test scale_out --test crash --test fuzz
-ZAQAR_CONTRACT_STORE="$MONGO_URI" cargo test -p zaqar-actors --test contract
+ZAQAR_CONTRACT_STORE="$MONGO_URI" cargo test --workspace --test contract
 ZAQAR_TEST_MESSAGE_STORE="$MONGO_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 ZAQAR_TEST_MONGO_URI="$MONGO_URI" cargo test --test profiler mongo
 
