@@ -18,6 +18,7 @@
 //! - [`uri`]: backend URIs with their credentials masked, for logs and answers.
 
 pub mod actor;
+pub mod common;
 pub mod encrypted;
 pub mod faulty;
 pub mod mongo;

@@ -36,6 +36,7 @@ use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
     QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
+use crate::storage::common::{age, parse_object};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
 
@@ -105,13 +106,6 @@ fn int(d: &Document, key: &str) -> i64 {
 
 fn text(d: &Document, key: &str) -> String {
     d.get_str(key).unwrap_or_default().to_owned()
-}
-
-fn parse_object(t: &str) -> Result<Metadata> {
-    if t.is_empty() {
-        return Ok(Metadata::new());
-    }
-    serde_json::from_str(t).map_err(|e| unavailable(format!("stored JSON: {e}")))
 }
 
 fn queue_filter(q: &QueueId) -> Document {
@@ -231,7 +225,7 @@ impl MongoStore {
             body: RawValue::from_string(text(d, "b"))
                 .map_err(|e| unavailable(format!("stored body: {e}")))?,
             ttl: int(d, "t"),
-            age: (now - int(d, "c")).max(0) / 1000,
+            age: age(now, int(d, "c")),
             claim_id: Some(claim).filter(|c| !c.is_empty() && int(d, "ce") > now),
             claim_count: int(d, "n"),
             created_ms: int(d, "c"),
@@ -261,7 +255,7 @@ impl MongoStore {
             source: text(d, "q"),
             subscriber: text(d, "sub"),
             ttl: int(d, "t"),
-            age: (now - int(d, "c")).max(0) / 1000,
+            age: age(now, int(d, "c")),
             options: parse_object(&text(d, "o"))?,
             confirmed: int(d, "k") != 0,
         })

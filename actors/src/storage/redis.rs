@@ -43,6 +43,7 @@ use crate::model::{
     QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::bounded;
+use crate::storage::common::{age, parse_object};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
 
@@ -203,10 +204,6 @@ fn rows<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>> {
     serde_json::from_str(json).map_err(|e| unavailable(format!("script answer: {e}")))
 }
 
-fn parse_object(text: &str) -> Result<Metadata> {
-    serde_json::from_str(text).map_err(|e| unavailable(format!("stored JSON: {e}")))
-}
-
 impl RedisStore {
     pub async fn connect(
         opts: &RedisOptions,
@@ -247,7 +244,7 @@ impl RedisStore {
                 body: RawValue::from_string(r.2)
                     .map_err(|e| unavailable(format!("stored body: {e}")))?,
                 ttl: r.3,
-                age: (now - r.4).max(0) / 1000,
+                age: age(now, r.4),
                 claim_id: Some(r.5).filter(|c| !c.is_empty()),
                 claim_count: r.6,
                 created_ms: r.4,
@@ -271,7 +268,7 @@ impl RedisStore {
             subscriber: r.1,
             ttl: r.2,
             options: parse_object(&r.3)?,
-            age: (now - r.4).max(0) / 1000,
+            age: age(now, r.4),
             confirmed: r.5 != 0,
         })
     }

@@ -49,6 +49,7 @@ use crate::model::{
     QueueId, QueueSettings, QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::bounded;
+use crate::storage::common::{age, parse_object};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
 
@@ -232,7 +233,7 @@ impl SqlStore {
             body: RawValue::from_string(body)
                 .map_err(|e| StorageError::Unavailable(format!("stored body is not JSON: {e}")))?,
             ttl: row.try_get_by_index(3)?,
-            age: (now - created).max(0) / 1000,
+            age: age(now, created),
             claim_id: claim_id.filter(|_| claim_expires > now),
             claim_count: row.try_get_by_index(7)?,
             created_ms: created,
@@ -259,7 +260,7 @@ impl SqlStore {
             source: row.try_get_by_index(1)?,
             subscriber: row.try_get_by_index(2)?,
             ttl: row.try_get_by_index(3)?,
-            age: (now - created).max(0) / 1000,
+            age: age(now, created),
             options: parse_object(&options)?,
             confirmed: confirmed != 0,
         })
@@ -356,10 +357,6 @@ fn placeholders(start: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn parse_object(text: &str) -> Result<Metadata> {
-    serde_json::from_str(text).map_err(|e| StorageError::Unavailable(format!("stored JSON: {e}")))
 }
 
 fn to_json(m: &Metadata) -> String {

@@ -78,7 +78,7 @@ impl ClaimStore for MongoStore {
         Ok(Claim {
             id: id.to_owned(),
             ttl: int(first, "ct"),
-            age: (now - int(first, "cc")).max(0) / 1000,
+            age: age(now, int(first, "cc")),
             messages: docs
                 .iter()
                 .map(|d| self.message(d, now))

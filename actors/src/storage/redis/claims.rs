@@ -38,7 +38,7 @@ impl ClaimStore for RedisStore {
         Ok(Claim {
             id: id.to_owned(),
             ttl,
-            age: (now - created).max(0) / 1000,
+            age: age(now, created),
             messages: self.messages(&json, now)?,
         })
     }

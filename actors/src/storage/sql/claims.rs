@@ -75,7 +75,7 @@ impl ClaimStore for SqlStore {
         Ok(Claim {
             id: id.to_owned(),
             ttl,
-            age: (now - created).max(0) / 1000,
+            age: age(now, created),
             messages: self.messages(rows, now)?,
         })
     }
