@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 use zaqar_actors::model::QueueDefaults;
-use zaqar_actors::storage::open::known_scheme;
+use zaqar_actors::storage::open::{known_scheme, schemes};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -575,14 +575,14 @@ impl Config {
         if !known_scheme(store) && store != "faulty://" {
             return Err(invalid(
                 "storage.message_store",
-                "must be a sqlite://, postgres://, redis:// or mongodb:// URI",
+                &format!("must be a {} URI", schemes()),
             ));
         }
         let management = &self.storage.management_store;
         if !management.is_empty() && !known_scheme(management) {
             return Err(invalid(
                 "storage.management_store",
-                "must be empty (use message_store) or a sqlite://, postgres://, redis:// or mongodb:// URI",
+                &format!("must be empty (use message_store) or a {} URI", schemes()),
             ));
         }
         Ok(())

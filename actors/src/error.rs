@@ -3,6 +3,8 @@
 //! They name what went wrong in queue terms and carry what a message needs; they know
 //! nothing of HTTP. The transport maps each variant to a status code in exactly one place.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use crate::model::QueueId;
@@ -91,12 +93,86 @@ pub enum StorageError {
     Degraded(String),
 
     /// The backend could not serve the request (connection lost, timeout, mailbox closed).
-    /// The text is for logs only; it never reaches a client.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    /// The cause is for logs only; it never reaches a client.
+    #[error("storage unavailable: {}", .0.chain())]
+    Unavailable(#[source] Cause),
+}
+
+/// Why a backend could not serve: the driver's own error, kept whole (with its chain of
+/// sources) for the one log line it gets, or a text where there is no error value.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Cause(Arc::from(e.into()))
+    }
+
+    /// This cause and every source under it, as one text. A source that its error's own
+    /// text already ends with (many drivers print their source) is not written twice.
+    pub fn chain(&self) -> String {
+        let mut text = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            let part = e.to_string();
+            if !text.ends_with(&part) {
+                text.push_str(": ");
+                text.push_str(&part);
+            }
+            next = e.source();
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Two causes are equal when they read the same: errors are compared in tests, and a
+/// driver's error has no equality of its own.
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.chain() == other.chain()
+    }
+}
+
+impl Eq for Cause {}
+
+/// A driver's error and what was being done when it came: "redis", "stored body".
+#[derive(Debug, Error)]
+#[error("{what}")]
+pub struct Context {
+    what: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl StorageError {
+    /// A backend failure with nothing more to say than `cause`.
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StorageError::Unavailable(Cause::new(cause))
+    }
+
+    /// A backend failure `cause`, met while doing `what`.
+    pub fn unavailable_in(
+        what: impl Into<String>,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StorageError::Unavailable(Cause::new(Context {
+            what: what.into(),
+            source: cause.into(),
+        }))
+    }
+
     pub fn queue_missing(queue: &QueueId) -> Self {
         StorageError::QueueDoesNotExist {
             project: queue.project.clone(),
@@ -123,13 +199,13 @@ impl StorageError {
 
 impl From<sea_orm::DbErr> for StorageError {
     fn from(e: sea_orm::DbErr) -> Self {
-        StorageError::Unavailable(e.to_string())
+        StorageError::unavailable(e)
     }
 }
 
 impl From<actix::MailboxError> for StorageError {
     fn from(e: actix::MailboxError) -> Self {
-        StorageError::Unavailable(format!("actor mailbox: {e}"))
+        StorageError::unavailable_in("actor mailbox", e)
     }
 }
 
@@ -159,5 +235,28 @@ impl StorageError {
             StorageError::Degraded(_) => "degraded",
             StorageError::Unavailable(_) => "unavailable",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_backend_keeps_its_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = StorageError::unavailable_in("pool p, queue q", io);
+        let StorageError::Unavailable(cause) = &e else {
+            panic!("not unavailable: {e:?}");
+        };
+        let source = std::error::Error::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "pool p, queue q");
+        let io = source.source().expect("the driver's error under it");
+        assert!(io.downcast_ref::<std::io::Error>().is_some());
+        assert_eq!(cause.chain(), "pool p, queue q: refused");
+        assert_eq!(
+            e.to_string(),
+            "storage unavailable: pool p, queue q: refused"
+        );
     }
 }

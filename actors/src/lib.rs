@@ -10,7 +10,8 @@
 //! - [`messages`]: one message type per storage operation, and the [`StorageRequest`] trait
 //!   that lets one generic handler serve them all.
 //! - [`model`]: queues, messages, claims, subscriptions and queue defaults.
-//! - [`error`]: [`StorageError`], the domain errors (no status codes here).
+//! - [`error`]: [`StorageError`], the domain errors (no status codes here); a backend
+//!   failure keeps the driver's error as its source.
 //! - [`clock`]: the time source every expiry decision reads, adjustable in tests.
 //! - [`router`]: the `PoolRouter` actor; [`routing`]: how it finds a request's pool and actor.
 //! - [`pooling`]: `PoolSet`, the pools of the process, the catalog cache and placement.
@@ -19,6 +20,9 @@
 //!   `StorageActor` and the backends, each in a folder with a file per controller:
 //!   `sql` (sea-orm, SQLite and PostgreSQL), `redis` (Lua scripts in `redis/lua/`),
 //!   `mongo`; `encrypted` wraps any of them; `faulty` fails everything, for tests.
+//!   `storage::open` holds the backend table (URI schemes → a backend's `open`),
+//!   `storage::options` what each is opened with, `storage::common` what every backend
+//!   computes alike (message age, FIFO order, post size, why a delete removed nothing).
 
 pub mod clock;
 pub mod control;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::control::{ControlStore, Flavor, Pool, PoolDeletion, DEFAULT_POOL};
 use crate::error::{Result, StorageError};
 use crate::model::{Metadata, QueueId};
-use crate::storage::open::{known_scheme, open, redact_uri, Backend, OpenOptions, SCHEMES};
+use crate::storage::open::{known_scheme, open, redact_uri, schemes, Backend, OpenOptions};
 use crate::storage::DataStore;
 
 /// `[pooling]` settings the actors need.
@@ -104,8 +104,9 @@ impl PoolSet {
             };
             Some(backend.control.ok_or_else(|| {
                 StorageError::InvalidPool(format!(
-                    "{} cannot hold the catalog (use {SCHEMES})",
-                    redact_uri(uri)
+                    "{} cannot hold the catalog (use {})",
+                    redact_uri(uri),
+                    schemes()
                 ))
             })?)
         } else {
@@ -401,8 +402,9 @@ impl PoolSet {
     async fn check_reachable(&self, uri: &str) -> Result<()> {
         if !known_scheme(uri) {
             return Err(StorageError::InvalidPool(format!(
-                "unsupported pool uri {} (use {SCHEMES})",
-                redact_uri(uri)
+                "unsupported pool uri {} (use {})",
+                redact_uri(uri),
+                schemes()
             )));
         }
         let unreachable = || StorageError::PoolUnreachable {

@@ -144,10 +144,10 @@ async fn send_to<M: StorageRequest>(
         .queue()
         .map(|q| format!("{}/{}", q.project, q.name));
     match actor.send(Traced::new(msg)).await? {
-        Err(StorageError::Unavailable(cause)) => Err(StorageError::Unavailable(format!(
-            "pool {pool}, queue {}: {cause}",
-            queue.as_deref().unwrap_or("-")
-        ))),
+        Err(StorageError::Unavailable(cause)) => Err(StorageError::unavailable_in(
+            format!("pool {pool}, queue {}", queue.as_deref().unwrap_or("-")),
+            cause,
+        )),
         done => done,
     }
 }

@@ -23,6 +23,7 @@ pub mod encrypted;
 pub mod faulty;
 pub mod mongo;
 pub mod open;
+pub mod options;
 pub mod reach;
 pub mod redis;
 pub mod sql;
@@ -39,17 +40,6 @@ use crate::model::{
     QueueStats, Subscription, SubscriptionUpdate,
 };
 
-/// Why a delete naming `claim` found `id` not held by any claim, as Zaqar decides it: a
-/// claim id that cannot be one (not a UUID) does not exist; otherwise the message is not
-/// claimed.
-pub fn not_held(id: &str, claim: &str) -> crate::error::StorageError {
-    use crate::error::StorageError;
-    if uuid::Uuid::parse_str(claim).is_err() {
-        return StorageError::ClaimNotValid;
-    }
-    StorageError::MessageNotClaimed { id: id.to_owned() }
-}
-
 /// Bounds one database command by `limit`: a database that stops answering mid-command
 /// (frozen, or a network path that drops packets) costs its request a 503 at the bound,
 /// not a hang. Dropping the command's future drops its connection, which the pools replace.
@@ -59,7 +49,7 @@ pub async fn bounded<T>(
     run: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-        Err(crate::error::StorageError::Unavailable(format!(
+        Err(crate::error::StorageError::unavailable(format!(
             "{what} took longer than {} s",
             limit.as_secs_f64()
         )))

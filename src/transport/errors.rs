@@ -223,7 +223,7 @@ impl From<StorageError> for ApiError {
                 let request_id = super::access::request_id();
                 tracing::error!(
                     request_id = request_id.as_deref(),
-                    error = %cause,
+                    error = %cause.chain(),
                     "storage unavailable"
                 );
                 ApiError::unavailable()
@@ -264,10 +264,7 @@ mod tests {
                 },
                 400,
             ),
-            (
-                StorageError::Unavailable("postgres://u:secret@h down".into()),
-                503,
-            ),
+            (StorageError::unavailable("postgres://u:secret@h down"), 503),
         ];
         for (e, status) in cases {
             assert_eq!(ApiError::from(e).status.as_u16(), status);
@@ -276,7 +273,7 @@ mod tests {
 
     #[test]
     fn unavailable_hides_the_cause() {
-        let e = ApiError::from(StorageError::Unavailable("postgres://u:secret@h".into()));
+        let e = ApiError::from(StorageError::unavailable("postgres://u:secret@h"));
         assert!(!e.description.unwrap().contains("secret"));
     }
 }

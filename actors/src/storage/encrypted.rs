@@ -64,7 +64,7 @@ impl Encrypting {
             return Ok(body);
         }
         let escaped = format!("{ESCAPED}{}", &body.get()[1..]);
-        RawValue::from_string(escaped).map_err(|e| StorageError::Unavailable(e.to_string()))
+        RawValue::from_string(escaped).map_err(StorageError::unavailable)
     }
 
     fn outbound(&self, queue: &QueueId, mut m: Message) -> Result<Message> {
@@ -73,8 +73,7 @@ impl Encrypting {
             m.body = self.keys.open(queue, &m.id, text)?;
         } else if let Some(rest) = text.strip_prefix(ESCAPED) {
             let plain = format!("\"{rest}");
-            m.body = RawValue::from_string(plain)
-                .map_err(|e| StorageError::Unavailable(e.to_string()))?;
+            m.body = RawValue::from_string(plain).map_err(StorageError::unavailable)?;
         }
         Ok(m)
     }

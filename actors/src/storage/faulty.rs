@@ -16,9 +16,7 @@ use crate::storage::prelude::*;
 pub struct FaultyStore;
 
 fn down<T>() -> Result<T> {
-    Err(StorageError::Unavailable(
-        "faulty store: backend down".into(),
-    ))
+    Err(StorageError::unavailable("faulty store: backend down"))
 }
 
 #[async_trait]

@@ -36,7 +36,8 @@ use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
     QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
-use crate::storage::common::{age, parse_object};
+use crate::storage::common::{age, check_post_size, parse_object, Undeleted};
+use crate::storage::options::{Backend, OpenOptions};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
 
@@ -74,8 +75,8 @@ pub struct MongoStore {
     defaults: QueueDefaults,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Unavailable(format!("mongodb: {e}"))
+fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
+    StorageError::unavailable_in("mongodb", e)
 }
 
 fn is_duplicate(e: &mongodb::error::Error) -> bool {
@@ -113,6 +114,19 @@ fn queue_filter(q: &QueueId) -> Document {
 }
 
 impl MongoStore {
+    /// Opens `uri` as [`crate::storage::open`] asks: the store serves messages and catalog.
+    pub async fn open(uri: String, opts: OpenOptions) -> Result<Backend> {
+        let mongo = MongoOptions {
+            uri,
+            pool_size: opts.pool_size,
+            timeout: opts.timeout,
+            command_timeout: opts.command_timeout,
+        };
+        Self::connect(&mongo, opts.clock, opts.defaults)
+            .await
+            .map(Backend::of)
+    }
+
     pub async fn connect(
         opts: &MongoOptions,
         clock: Clock,
@@ -223,7 +237,7 @@ impl MongoStore {
             id: text(d, "_id"),
             seq: int(d, "s"),
             body: RawValue::from_string(text(d, "b"))
-                .map_err(|e| unavailable(format!("stored body: {e}")))?,
+                .map_err(|e| StorageError::unavailable_in("mongodb: stored body", e))?,
             ttl: int(d, "t"),
             age: age(now, int(d, "c")),
             claim_id: Some(claim).filter(|c| !c.is_empty() && int(d, "ce") > now),

@@ -25,8 +25,8 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn refused<T>() -> Result<T> {
-    Err(StorageError::Unavailable(
-        "connection refused (failing fast until the backend accepts again)".into(),
+    Err(StorageError::unavailable(
+        "connection refused (failing fast until the backend accepts again)",
     ))
 }
 

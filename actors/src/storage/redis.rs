@@ -43,7 +43,8 @@ use crate::model::{
     QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::bounded;
-use crate::storage::common::{age, parse_object};
+use crate::storage::common::{age, fifo, parse_object, Undeleted};
+use crate::storage::options::{Backend, OpenOptions};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
 
@@ -161,8 +162,8 @@ pub struct RedisStore {
     reach: Reachability,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Unavailable(format!("redis: {e}"))
+fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
+    StorageError::unavailable_in("redis", e)
 }
 
 /// The host and port of a `redis://` URI (none for a Unix socket).
@@ -201,10 +202,23 @@ fn rows<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>> {
     if json == "{}" {
         return Ok(Vec::new());
     }
-    serde_json::from_str(json).map_err(|e| unavailable(format!("script answer: {e}")))
+    serde_json::from_str(json).map_err(|e| StorageError::unavailable_in("redis: script answer", e))
 }
 
 impl RedisStore {
+    /// Opens `uri` as [`crate::storage::open`] asks: the store serves messages and catalog.
+    pub async fn open(uri: String, opts: OpenOptions) -> Result<Backend> {
+        let redis = RedisOptions {
+            uri,
+            pool_size: opts.pool_size,
+            timeout: opts.timeout,
+            command_timeout: opts.command_timeout,
+        };
+        Self::connect(&redis, opts.clock, opts.defaults)
+            .await
+            .map(Backend::of)
+    }
+
     pub async fn connect(
         opts: &RedisOptions,
         clock: Clock,
@@ -235,30 +249,23 @@ impl RedisStore {
         Ok(store)
     }
 
-    fn message(&self, r: Row, now: i64) -> Result<(i64, Message)> {
-        Ok((
-            r.0,
-            Message {
-                seq: r.0,
-                id: r.1,
-                body: RawValue::from_string(r.2)
-                    .map_err(|e| unavailable(format!("stored body: {e}")))?,
-                ttl: r.3,
-                age: age(now, r.4),
-                claim_id: Some(r.5).filter(|c| !c.is_empty()),
-                claim_count: r.6,
-                created_ms: r.4,
-            },
-        ))
+    fn message(&self, r: Row, now: i64) -> Result<Message> {
+        Ok(Message {
+            seq: r.0,
+            id: r.1,
+            body: RawValue::from_string(r.2)
+                .map_err(|e| StorageError::unavailable_in("redis: stored body", e))?,
+            ttl: r.3,
+            age: age(now, r.4),
+            claim_id: Some(r.5).filter(|c| !c.is_empty()),
+            claim_count: r.6,
+            created_ms: r.4,
+        })
     }
 
     fn messages(&self, json: &str, now: i64) -> Result<Vec<Message>> {
-        let mut out = rows::<Row>(json)?
-            .into_iter()
-            .map(|r| self.message(r, now))
-            .collect::<Result<Vec<_>>>()?;
-        out.sort_by_key(|(seq, _)| *seq);
-        Ok(out.into_iter().map(|(_, m)| m).collect())
+        let out = rows::<Row>(json)?.into_iter().map(|r| self.message(r, now));
+        Ok(fifo(out.collect::<Result<_>>()?))
     }
 
     fn subscription(&self, r: SubRow, queue: &QueueId, now: i64) -> Result<Subscription> {

@@ -49,7 +49,8 @@ use crate::model::{
     QueueId, QueueSettings, QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::bounded;
-use crate::storage::common::{age, parse_object};
+use crate::storage::common::{age, check_post_size, fifo, parse_object, Undeleted};
+use crate::storage::options::{Backend, OpenOptions};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
 
@@ -123,6 +124,21 @@ const SETTINGS_FRESHNESS: Duration = Duration::from_secs(1);
 const SETTINGS_CAPACITY: usize = 10_000;
 
 impl SqlStore {
+    /// Opens `uri` as [`crate::storage::open`] asks: the store serves messages and catalog.
+    pub async fn open(uri: String, opts: OpenOptions) -> Result<Backend> {
+        let sql = SqlOptions {
+            uri,
+            pool_size: opts.pool_size,
+            sqlite_synchronous_full: opts.sqlite_synchronous_full,
+            acquire_timeout: opts.timeout,
+            command_timeout: opts.command_timeout,
+            sqlite_disk_reserve: opts.sqlite_disk_reserve,
+        };
+        Self::connect(&sql, opts.clock, opts.defaults)
+            .await
+            .map(Backend::of)
+    }
+
     /// Connects, creates the SQLite file's directory if needed, and migrates the schema.
     pub async fn connect(opts: &SqlOptions, clock: Clock, defaults: QueueDefaults) -> Result<Self> {
         let mut uri = opts.uri.clone();
@@ -134,7 +150,7 @@ impl SqlStore {
             if let Some(dir) = std::path::Path::new(path).parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).map_err(|e| {
-                        StorageError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                        StorageError::unavailable_in(format!("cannot create {}", dir.display()), e)
                     })?;
                 }
             }
@@ -231,7 +247,7 @@ impl SqlStore {
             id: row.try_get_by_index(1)?,
             seq: row.try_get_by_index(0)?,
             body: RawValue::from_string(body)
-                .map_err(|e| StorageError::Unavailable(format!("stored body is not JSON: {e}")))?,
+                .map_err(|e| StorageError::unavailable_in("stored body is not JSON", e))?,
             ttl: row.try_get_by_index(3)?,
             age: age(now, created),
             claim_id: claim_id.filter(|_| claim_expires > now),
@@ -242,13 +258,8 @@ impl SqlStore {
 
     /// Decodes message rows, in FIFO order whatever order the statement returned them in.
     fn messages(&self, rows: Vec<QueryResult>, now: i64) -> Result<Vec<Message>> {
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let seq: i64 = row.try_get_by_index(0)?;
-            out.push((seq, self.message(row, now)?));
-        }
-        out.sort_by_key(|(seq, _)| *seq);
-        Ok(out.into_iter().map(|(_, m)| m).collect())
+        let out = rows.iter().map(|row| self.message(row, now));
+        Ok(fifo(out.collect::<Result<_>>()?))
     }
 
     fn subscription(&self, row: &QueryResult, now: i64) -> Result<Subscription> {
@@ -309,9 +320,10 @@ impl SqlStore {
 /// Whether a statement failed for want of disk space: SQLite's SQLITE_FULL, the OS's
 /// ENOSPC, PostgreSQL's disk_full (53100) or its "could not extend file".
 fn disk_full(e: &StorageError) -> bool {
-    let StorageError::Unavailable(text) = e else {
+    let StorageError::Unavailable(cause) = e else {
         return false;
     };
+    let text = cause.chain();
     [
         "database or disk is full",
         "No space left on device",

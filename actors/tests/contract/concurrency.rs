@@ -46,6 +46,54 @@ async fn twenty_claimers_take_a_thousand_messages_each_exactly_once() {
     assert_eq!(f.data.queue_stats(&q).await.unwrap().total, 0);
 }
 
+/// Claims taken at once and all held together: a message in two live claims would be
+/// handed to two claimers (deleting at once, as the test above does, can hide that: the
+/// second delete of a message finds it gone, which is not an error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_taken_at_once_never_share_a_message() {
+    let f = Fixture::new().await;
+    let q = f.queue("held");
+    let mut posted = HashSet::new();
+    for batch in 0..5 {
+        let texts: Vec<String> = (0..100).map(|i| (batch * 100 + i).to_string()).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        posted.extend(f.post(&q, &refs).await);
+    }
+    let claimers: Vec<_> = (0..20)
+        .map(|_| {
+            let (data, q) = (f.data.clone(), q.clone());
+            tokio::spawn(async move {
+                let mut claims = Vec::new();
+                while let Some(claim) = data.create_claim(&q, 600, 0, 5).await.unwrap() {
+                    let ids: Vec<String> = claim.messages.into_iter().map(|m| m.id).collect();
+                    claims.push((claim.id, ids));
+                }
+                claims
+            })
+        })
+        .collect();
+    let mut claims = Vec::new();
+    for c in claimers {
+        claims.extend(c.await.unwrap());
+    }
+    let handed: Vec<&String> = claims.iter().flat_map(|(_, ids)| ids).collect();
+    let unique: HashSet<String> = handed.iter().map(|id| (*id).clone()).collect();
+    assert_eq!(handed.len(), unique.len(), "a message handed to two claims");
+    assert_eq!(unique, posted, "every message claimed");
+    // Each claim still holds what it was handed, and no message was claimed twice (a claim
+    // that took a message another held counts a second claim of it, even if it then hands
+    // out only what it read back).
+    for (id, ids) in &claims {
+        let held = f.data.get_claim(&q, id).await.unwrap();
+        assert!(
+            held.messages.iter().all(|m| m.claim_count == 1),
+            "claim {id}: a message claimed twice"
+        );
+        let held: Vec<String> = held.messages.into_iter().map(|m| m.id).collect();
+        assert_eq!(&held, ids, "claim {id}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_producers_keep_their_own_order() {
     let f = Fixture::new().await;

@@ -78,7 +78,7 @@ impl Keyring {
         let (id, cipher) = self
             .keys
             .last()
-            .ok_or_else(|| StorageError::Unavailable("no encryption key".into()))?;
+            .ok_or_else(|| StorageError::unavailable("no encryption key"))?;
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = associated_data(queue);
         let sealed = cipher
@@ -89,11 +89,11 @@ impl Keyring {
                     aad: aad.as_bytes(),
                 },
             )
-            .map_err(|_| StorageError::Unavailable("encryption failed".into()))?;
+            .map_err(|_| StorageError::unavailable("encryption failed"))?;
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&sealed);
         let text = format!("{SEALED}{id}:{}\"", STANDARD.encode(blob));
-        RawValue::from_string(text).map_err(|e| StorageError::Unavailable(e.to_string()))
+        RawValue::from_string(text).map_err(StorageError::unavailable)
     }
 
     pub(super) fn open(&self, queue: &QueueId, id: &str, stored: &str) -> Result<Box<RawValue>> {
@@ -104,7 +104,7 @@ impl Keyring {
                 message = id,
                 "encrypted message body does not open: {why}"
             );
-            StorageError::Unavailable(format!("message {id}: encrypted body does not open: {why}"))
+            StorageError::unavailable(format!("message {id}: encrypted body does not open: {why}"))
         };
         let inner = &stored[SEALED.len()..stored.len().saturating_sub(1)];
         let (key_id, blob) = inner.split_once(':').ok_or_else(|| fail("malformed"))?;

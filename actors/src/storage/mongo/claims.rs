@@ -15,43 +15,63 @@ impl ClaimStore for MongoStore {
         let now = self.clock.now_ms();
         let id = Uuid::new_v4().to_string();
         let keep = now + (ttl + grace) * 1000;
+        let mut free = queue_filter(queue);
+        free.insert("e", doc! {"$gt": now});
+        free.insert("ce", doc! {"$lte": now});
+        free.insert("v", doc! {"$lte": now});
+        // Three round trips whatever the limit (a findAndModify takes one message): the
+        // oldest free ids, one update of those still free, and a read of what it took.
+        // The update's filter repeats the free conditions, so a message another claimer
+        // took in between is not taken twice; this claim then holds fewer, as in Zaqar.
+        // A claim that lost every candidate looks again, so that it answers "nothing
+        // free" only when nothing was: each lost round means another claim took messages,
+        // so the looking ends when the queue's free messages do, if not before.
         let mut messages = Vec::new();
-        for _ in 0..limit {
-            let mut free = queue_filter(queue);
-            free.insert("e", doc! {"$gt": now});
-            free.insert("ce", doc! {"$lte": now});
-            free.insert("v", doc! {"$lte": now});
+        loop {
+            let find = self
+                .messages
+                .find(free.clone())
+                .sort(doc! {"s": 1})
+                .limit(i64::from(limit))
+                .projection(doc! {"_id": 1});
+            let candidates: Vec<Document> = self
+                .traced("find", async { find.await?.try_collect().await })
+                .await
+                .map_err(unavailable)?;
+            if candidates.is_empty() {
+                break;
+            }
+            let ids: Vec<Bson> = candidates
+                .iter()
+                .filter_map(|d| d.get("_id").cloned())
+                .collect();
+            let mut take = free.clone();
+            take.insert("_id", doc! {"$in": ids});
             let update = doc! {
                 "$set": {"ci": &id, "ce": now + ttl * 1000, "ct": ttl, "cc": now},
                 "$inc": {"n": 1_i64},
+                // Claimed messages outlive the claim by its grace.
+                "$max": {"e": keep, "x": DateTime::from_millis(keep)},
             };
             let taken = self
-                .traced(
-                    "findAndModify",
-                    self.messages
-                        .find_one_and_update(free, update)
-                        .sort(doc! {"s": 1})
-                        .return_document(ReturnDocument::After),
-                )
+                .traced("update", self.messages.update_many(take, update))
                 .await
                 .map_err(unavailable)?;
-            let Some(mut d) = taken else {
-                break;
-            };
-            if int(&d, "e") < keep {
-                // Claimed messages outlive the claim by its grace.
-                self.traced(
-                    "update",
-                    self.messages.update_one(
-                        doc! {"_id": text(&d, "_id"), "ci": &id},
-                        doc! {"$set": {"e": keep, "x": DateTime::from_millis(keep)}},
-                    ),
-                )
-                .await
-                .map_err(unavailable)?;
-                d.insert("e", keep);
+            if taken.modified_count == 0 {
+                continue; // Other claimers took every candidate: look again.
             }
-            messages.push(self.message(&d, now)?);
+            let mut held = queue_filter(queue);
+            held.insert("ci", &id);
+            let find = self.messages.find(held).sort(doc! {"s": 1});
+            let docs: Vec<Document> = self
+                .traced("find", async { find.await?.try_collect().await })
+                .await
+                .map_err(unavailable)?;
+            messages = docs
+                .iter()
+                .map(|d| self.message(d, now))
+                .collect::<Result<_>>()?;
+            break;
         }
         Ok((!messages.is_empty()).then_some(Claim {
             id,

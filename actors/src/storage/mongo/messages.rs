@@ -15,11 +15,7 @@ impl MessageStore for MongoStore {
     ) -> Result<Vec<String>> {
         let metadata = self.queue_metadata(queue).await?;
         let settings = self.defaults.settings(metadata.as_ref());
-        if size > settings.max_messages_post_size {
-            return Err(StorageError::PostTooLarge {
-                max: settings.max_messages_post_size,
-            });
-        }
+        check_post_size(&settings, size)?;
         if metadata.is_none() {
             if !create {
                 return Err(StorageError::queue_missing(queue));
@@ -156,33 +152,24 @@ impl MessageStore for MongoStore {
             )
             .await
             .map_err(unavailable)?;
-        let Some(d) = found else {
-            return Ok(());
-        };
-        let held = !text(&d, "ci").is_empty() && int(&d, "ce") > now;
-        match claim_id {
-            None if held => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
-            None => Box::pin(self.delete_message(queue, id, None)).await,
-            Some(c) if !held => Err(crate::storage::not_held(id, c)),
-            Some(c) => {
+        let held = found.map(|d| !text(&d, "ci").is_empty() && int(&d, "ce") > now);
+        match Undeleted::of(claim_id, held) {
+            Undeleted::Gone => Ok(()),
+            Undeleted::Free => Box::pin(self.delete_message(queue, id, None)).await,
+            Undeleted::HeldByAnother => {
                 let live = self
                     .traced(
                         "find",
                         self.messages.find_one(doc! {
-                            "ci": c, "p": &queue.project, "q": &queue.name,
+                            "ci": claim_id, "p": &queue.project, "q": &queue.name,
                             "ce": {"$gt": now}, "e": {"$gt": now},
                         }),
                     )
                     .await
                     .map_err(unavailable)?;
-                Err(match live {
-                    Some(_) => StorageError::MessageNotClaimedBy {
-                        id: id.to_owned(),
-                        claim: c.to_owned(),
-                    },
-                    None => StorageError::ClaimNotValid,
-                })
+                Err(Undeleted::HeldByAnother.error(id, claim_id, live.is_some()))
             }
+            refused => Err(refused.error(id, claim_id, false)),
         }
     }
 

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{parse_object, prefix, unavailable, RedisStore};
+use super::{parse_object, prefix, RedisStore};
 use crate::control::{ControlStore, Flavor, Pool, PoolDeletion, DEFAULT_POOL};
 use crate::error::{Result, StorageError};
 use crate::model::QueueId;
@@ -22,7 +22,8 @@ const COUNTS: &str = "zc:catalog:counts";
 super::lua_scripts!(scripts, Scripts, "", [place, unplace, delete_pool]);
 
 fn decode_pool(name: String, json: &str) -> Result<Pool> {
-    let v: Value = serde_json::from_str(json).map_err(|e| unavailable(format!("pool: {e}")))?;
+    let v: Value =
+        serde_json::from_str(json).map_err(|e| StorageError::unavailable_in("redis: pool", e))?;
     Ok(Pool {
         name,
         uri: v["uri"].as_str().unwrap_or_default().to_owned(),

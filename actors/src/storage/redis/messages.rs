@@ -89,16 +89,13 @@ impl MessageStore for RedisStore {
         let now = self.clock.now_ms();
         let args = (now, id, claim_id.unwrap_or(""));
         let status: String = self.eval(&scripts().delete, &[prefix(queue)], args).await?;
-        match status.as_str() {
-            "ok" => Ok(()),
-            "claimed" => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
-            "not_claimed" => Err(crate::storage::not_held(id, claim_id.unwrap_or_default())),
-            "not_claimed_by" => Err(StorageError::MessageNotClaimedBy {
-                id: id.to_owned(),
-                claim: claim_id.unwrap_or_default().to_owned(),
-            }),
-            _ => Err(StorageError::ClaimNotValid),
-        }
+        let refused = match status.as_str() {
+            "ok" => return Ok(()),
+            "claimed" => Undeleted::Claimed,
+            "not_claimed" => Undeleted::NotHeld,
+            _ => Undeleted::HeldByAnother,
+        };
+        Err(refused.error(id, claim_id, status == "not_claimed_by"))
     }
 
     async fn delete_messages(&self, queue: &QueueId, ids: Vec<String>) -> Result<()> {

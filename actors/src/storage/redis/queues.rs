@@ -92,11 +92,11 @@ impl QueueStore for RedisStore {
             Row(Row),
             None(serde::de::IgnoredAny),
         }
-        let (total, claimed, first, last): (i64, i64, Edge, Edge) =
-            serde_json::from_str(&json).map_err(|e| unavailable(format!("stats answer: {e}")))?;
+        let (total, claimed, first, last): (i64, i64, Edge, Edge) = serde_json::from_str(&json)
+            .map_err(|e| StorageError::unavailable_in("redis: stats answer", e))?;
         let edge = |e: Edge| -> Result<Option<Message>> {
             match e {
-                Edge::Row(r) => Ok(Some(self.message(r, now)?.1)),
+                Edge::Row(r) => Ok(Some(self.message(r, now)?)),
                 Edge::None(_) => Ok(None),
             }
         };

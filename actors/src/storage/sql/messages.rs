@@ -15,11 +15,7 @@ impl MessageStore for SqlStore {
     ) -> Result<Vec<String>> {
         let known = self.queue_settings(queue).await?;
         let settings = known.unwrap_or_else(|| self.defaults.settings(None));
-        if size > settings.max_messages_post_size {
-            return Err(StorageError::PostTooLarge {
-                max: settings.max_messages_post_size,
-            });
-        }
+        check_post_size(&settings, size)?;
         let now = self.clock.now_ms();
         if known.is_none() && create {
             self.create_queue(queue, Metadata::new()).await?;
@@ -183,24 +179,22 @@ impl MessageStore for SqlStore {
                 vec![id.into(), p, n, now.into()],
             )
             .await?;
-        let Some(row) = row else {
-            return Ok(()); // Already gone: deleting is idempotent.
-        };
-        let holder: Option<String> = row.try_get_by_index(0)?;
-        let claim_expires: i64 = row.try_get_by_index(1)?;
-        let held = holder.is_some() && claim_expires > now;
-        match claim_id {
-            None if held => Err(StorageError::MessageIsClaimed { id: id.to_owned() }),
-            Some(c) if !held => Err(crate::storage::not_held(id, c)),
-            Some(c) if self.claim_is_live(queue, c, now).await? => {
-                Err(StorageError::MessageNotClaimedBy {
-                    id: id.to_owned(),
-                    claim: c.to_owned(),
-                })
+        let held = match row {
+            None => None,
+            Some(row) => {
+                let holder: Option<String> = row.try_get_by_index(0)?;
+                let claim_expires: i64 = row.try_get_by_index(1)?;
+                Some(holder.is_some() && claim_expires > now)
             }
-            Some(_) => Err(StorageError::ClaimNotValid),
-            // Its claim expired between the two statements: it is free now.
-            None => Box::pin(self.delete_message(queue, id, None)).await,
+        };
+        match Undeleted::of(claim_id, held) {
+            Undeleted::Gone => Ok(()),
+            Undeleted::Free => Box::pin(self.delete_message(queue, id, None)).await,
+            Undeleted::HeldByAnother => {
+                let live = self.claim_is_live(queue, claim_id.unwrap_or_default(), now);
+                Err(Undeleted::HeldByAnother.error(id, claim_id, live.await?))
+            }
+            refused => Err(refused.error(id, claim_id, false)),
         }
     }
 

@@ -47,7 +47,7 @@ impl SubscriptionStore for SqlStore {
                 vec![p, n, subscriber.into()],
             )
             .await?
-            .ok_or_else(|| StorageError::Unavailable("subscription vanished while created".into()))?;
+            .ok_or_else(|| StorageError::unavailable("subscription vanished while created"))?;
         Ok(row.try_get_by_index(0)?)
     }
 
