@@ -14,6 +14,7 @@
 //! - `src/bin/zaqar-server.rs`: the server's command line; `src/bin/zaqar.rs`: the client's.
 
 pub mod bootstrap;
+pub mod cli;
 pub mod client;
 pub mod conf;
 #[cfg(feature = "profiler")]

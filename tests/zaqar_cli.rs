@@ -245,6 +245,77 @@ fn queues_messages_and_claims() {
 }
 
 #[test]
+fn subscriptions() {
+    let s = TestServer::start();
+    let me = User::new(&s, "cli-subs");
+    me.json(&["queue", "create", "events"]);
+    let hook = "http://127.0.0.1:9/hook";
+    let created = me.json(&[
+        "subscription",
+        "create",
+        "events",
+        hook,
+        "--ttl",
+        "3600",
+        "--options",
+        r#"{"a": 1}"#,
+    ]);
+    let id = created["subscription_id"].as_str().unwrap().to_owned();
+
+    let listed = me.json(&["subscription", "list", "events"]);
+    assert_eq!(ids(&listed), std::slice::from_ref(&id));
+    let shown = me.json(&["subscription", "show", "events", &id]);
+    assert_eq!(shown["subscriber"], hook);
+    assert_eq!(shown["source"], "events");
+    assert_eq!(shown["ttl"], 3600);
+    assert_eq!(shown["options"], json!({"a": 1}));
+
+    me.json(&[
+        "subscription",
+        "update",
+        "events",
+        &id,
+        "--ttl",
+        "7200",
+        "--options",
+        r#"{"b": 2}"#,
+    ]);
+    let shown = me.json(&["subscription", "show", "events", &id]);
+    assert_eq!(shown["ttl"], 7200);
+    assert_eq!(
+        shown["options"],
+        json!({"b": 2}),
+        "options are replaced whole"
+    );
+    let table = me.run(&["subscription", "list", "events"]);
+    assert_ok(&table, &["subscription", "list"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.starts_with("ID") && table.contains(hook), "{table}");
+
+    assert_fails(
+        &me.run(&["subscription", "update", "events", &id]),
+        2,
+        "nothing to update",
+    );
+    assert_fails(
+        &me.run(&["subscription", "create", "events", "ftp://x"]),
+        1,
+        "Invalid API request",
+    );
+    // The same subscriber again, still unconfirmed: Zaqar answers the subscription it has.
+    let again = me.json(&["subscription", "create", "events", hook]);
+    assert_eq!(again["subscription_id"], id.as_str());
+
+    me.json(&["subscription", "delete", "events", &id]);
+    assert!(ids(&me.json(&["subscription", "list", "events"])).is_empty());
+    assert_fails(
+        &me.run(&["subscription", "show", "events", &id]),
+        1,
+        "does not exist",
+    );
+}
+
+#[test]
 fn errors_and_exit_codes() {
     let s = TestServer::start();
     let me = User::new(&s, "cli-errors");
