@@ -114,7 +114,8 @@ fn queue_filter(q: &QueueId) -> Document {
 }
 
 impl MongoStore {
-    /// Opens `uri` as [`crate::storage::open`] asks: the store serves messages and catalog.
+    /// Opens `uri` for the backend table (`storage::open`); the store serves both messages
+    /// and the catalog.
     pub async fn open(uri: String, opts: OpenOptions) -> Result<Backend> {
         let mongo = MongoOptions {
             uri,

@@ -1,6 +1,6 @@
 //! What every backend is opened with ([`OpenOptions`], from `[storage]` and `[limits]`) and
-//! what opening one gives ([`Backend`]). Below both the backends and [`super::open`], so a
-//! backend's `open` and the table that lists it import this and not each other.
+//! what opening one gives ([`Backend`]). Below both the backends and the backend table
+//! (`open`), so a backend's `open` and the table that lists it import this, not each other.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -206,7 +206,8 @@ fn rows<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>> {
 }
 
 impl RedisStore {
-    /// Opens `uri` as [`crate::storage::open`] asks: the store serves messages and catalog.
+    /// Opens `uri` for the backend table (`storage::open`); the store serves both messages
+    /// and the catalog.
     pub async fn open(uri: String, opts: OpenOptions) -> Result<Backend> {
         let redis = RedisOptions {
             uri,

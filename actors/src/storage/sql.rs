@@ -17,6 +17,7 @@
 //! - [`schema`]: tables, indexes and migrations.
 //! - [`control`]: the control store (pools, flavors, catalog) on the same database.
 //! - [`reserve`]: disk space kept aside so that a full disk can be freed by deleting.
+//! - `settings`: the cache of queues' settings that lets a post be one statement.
 
 mod claims;
 pub mod control;
@@ -24,12 +25,12 @@ mod messages;
 mod queues;
 pub mod reserve;
 pub mod schema;
+mod settings;
 mod statements;
 mod subscriptions;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -46,7 +47,7 @@ use crate::envelope::{db_call, DbLayer, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
-    QueueId, QueueSettings, QueueStats, Subscription, SubscriptionUpdate,
+    QueueId, QueueStats, Subscription, SubscriptionUpdate,
 };
 use crate::storage::bounded;
 use crate::storage::common::{age, check_post_size, fifo, parse_object, Undeleted};
@@ -106,10 +107,7 @@ pub struct SqlStore {
     /// SQLite: the space released when a delete finds the disk full.
     reserve: Option<Arc<reserve::Reserve>>,
     /// Settings of recently posted-to queues, so a post is one statement instead of two.
-    /// Changes made through this store update it at once; entries older than
-    /// [`SETTINGS_FRESHNESS`] are read again, which bounds how long a change made by another
-    /// server process on the same database goes unseen.
-    settings: Mutex<HashMap<QueueId, (Instant, Option<QueueSettings>)>>,
+    settings: settings::SettingsCache,
 }
 
 /// Values bound per message row of a post.
@@ -118,13 +116,9 @@ const POST_COLUMNS: usize = 9;
 /// PostgreSQL 65,535, so larger batches are split (in one transaction).
 const POST_CHUNK: usize = 1000;
 
-/// How long a cached queue's settings are trusted (see `SqlStore::settings`).
-const SETTINGS_FRESHNESS: Duration = Duration::from_secs(1);
-/// Beyond this many cached queues the cache starts over, bounding its memory.
-const SETTINGS_CAPACITY: usize = 10_000;
-
 impl SqlStore {
-    /// Opens `uri` as [`crate::storage::open`] asks: the store serves messages and catalog.
+    /// Opens `uri` for the backend table (`storage::open`); the store serves both messages
+    /// and the catalog.
     pub async fn open(uri: String, opts: OpenOptions) -> Result<Backend> {
         let sql = SqlOptions {
             uri,
@@ -200,7 +194,7 @@ impl SqlStore {
             reserve: sqlite_path
                 .as_deref()
                 .and_then(|path| reserve::Reserve::new(path, opts.sqlite_disk_reserve)),
-            settings: Mutex::default(),
+            settings: Default::default(),
         };
         if let Some(reserve) = &store.reserve {
             let reserve = reserve.clone();
@@ -275,38 +269,6 @@ impl SqlStore {
             options: parse_object(&options)?,
             confirmed: confirmed != 0,
         })
-    }
-
-    /// The settings in force for a queue; `None` when the queue was never created.
-    async fn queue_settings(&self, queue: &QueueId) -> Result<Option<QueueSettings>> {
-        if let Some((read_at, settings)) = self.settings_cache().get(queue) {
-            if read_at.elapsed() < SETTINGS_FRESHNESS {
-                return Ok(*settings);
-            }
-        }
-        let metadata = self.queue_metadata(queue).await?;
-        let settings = metadata.map(|m| self.defaults.settings(Some(&m)));
-        self.remember_settings(queue, settings);
-        Ok(settings)
-    }
-
-    fn remember_settings(&self, queue: &QueueId, settings: Option<QueueSettings>) {
-        let mut cache = self.settings_cache();
-        if cache.len() >= SETTINGS_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(queue.clone(), (Instant::now(), settings));
-    }
-
-    fn forget_settings(&self, queue: &QueueId) {
-        self.settings_cache().remove(queue);
-    }
-
-    fn settings_cache(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<QueueId, (Instant, Option<QueueSettings>)>> {
-        // A panic while holding the lock cannot leave the map inconsistent: use it anyway.
-        self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn writes_failing_now(&self) -> Option<String> {

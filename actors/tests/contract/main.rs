@@ -5,10 +5,13 @@
 //! `mongodb://` URI, as `[storage] message_store` takes); without it each test opens a
 //! SQLite file of its own. Tests on one shared database keep apart by project: each test
 //! uses projects of its own. Time is the store's injected clock, moved forward by the tests.
+//! Dead-letter queues are a router's work over a store: their test runs a router too.
 
 mod claims;
 mod concurrency;
 mod control;
+mod dead_letter;
+mod hostile;
 mod messages;
 mod queues;
 mod subscriptions;
