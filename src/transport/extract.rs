@@ -318,11 +318,19 @@ pub fn require_json(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
 
 /// Parses a JSON body into `T`; malformed JSON gets Zaqar's "could not be parsed" answer.
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    let malformed = || ApiError::bad_body("Request body could not be parsed.");
+    parse_json_or(body, "Request body could not be parsed.")
+}
+
+/// Parses a JSON body into `T`; malformed JSON, or a top level that is neither an object
+/// nor an array, is a 400 saying `malformed` (Zaqar's texts differ by resource).
+pub fn parse_json_or<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+    malformed: &'static str,
+) -> Result<T, ApiError> {
     if !is_document(body) {
-        return Err(malformed());
+        return Err(ApiError::bad_body(malformed));
     }
-    serde_json::from_slice(body).map_err(|_| malformed())
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_body(malformed))
 }
 
 /// Whether the body's top level is an object or an array: Zaqar's `read_json` takes any

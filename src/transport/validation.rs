@@ -544,11 +544,8 @@ impl Validator {
         };
         let options = match m.get("options") {
             None | Some(Value::Null) => None,
-            Some(Value::Object(o)) => {
-                self.depth(
-                    &Value::Object(o.clone()).to_string(),
-                    "Subscription options",
-                )?;
+            Some(options @ Value::Object(o)) => {
+                self.depth(&options.to_string(), "Subscription options")?;
                 retry_policy(o.get(RETRY_POLICY)).map_err(ApiError::invalid)?;
                 Some(o.clone())
             }

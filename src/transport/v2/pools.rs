@@ -14,7 +14,7 @@ use zaqar_actors::storage::open::redact_uri;
 
 use super::next_links;
 use crate::transport::errors::ApiError;
-use crate::transport::extract::{is_document, read_json_body, Ctx, Params};
+use crate::transport::extract::{parse_json_or, read_json_body, Ctx, Params};
 use crate::transport::AppState;
 
 /// Largest admin request body (a pool or flavor definition).
@@ -47,11 +47,7 @@ pub async fn admin_document(req: &HttpRequest, payload: web::Payload) -> Result<
         ApiError::bad_body(format!("The body is larger than {MAX_ADMIN_BODY} bytes."))
     })
     .await?;
-    let malformed = || ApiError::bad_body("JSON could not be parsed.");
-    if !is_document(&body) {
-        return Err(malformed());
-    }
-    serde_json::from_slice(&body).map_err(|_| malformed())
+    parse_json_or(&body, "JSON could not be parsed.")
 }
 
 /// An admin document as the body type `T` (Zaqar checks it with a JSON schema; the

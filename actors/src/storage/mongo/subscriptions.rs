@@ -87,7 +87,7 @@ impl SubscriptionStore for MongoStore {
     ) -> Result<()> {
         let now = self.clock.now_ms();
         let mut set = Document::new();
-        if let Some(s) = update.subscriber {
+        if let Some(s) = &update.subscriber {
             set.insert("sub", s);
         }
         if let Some(ttl) = update.ttl {
@@ -100,7 +100,7 @@ impl SubscriptionStore for MongoStore {
         if set.is_empty() {
             return self.get_subscription(queue, id).await.map(|_| ());
         }
-        let Ok(subscriber) = set.get_str("sub").map(str::to_owned) else {
+        let Some(subscriber) = update.subscriber else {
             return self.change_subscription(queue, id, set, now).await;
         };
         // An expired subscription still holding the subscriber gives way, as on create.
