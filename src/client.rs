@@ -90,6 +90,18 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The query of one page of a listing.
+fn paging(marker: Option<&str>, limit: Option<u32>) -> Vec<(&'static str, String)> {
+    let mut query = vec![];
+    if let Some(m) = marker {
+        query.push(("marker", m.to_owned()));
+    }
+    if let Some(l) = limit {
+        query.push(("limit", l.to_string()));
+    }
+    query
+}
+
 /// The claim id at the end of a claim's `Location`.
 fn last_segment(location: &str) -> &str {
     location.rsplit('/').next().unwrap_or(location)

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Client, Page, Result};
+use super::{paging, Client, Page, Result};
 
 /// A storage pool (admin).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -128,13 +128,8 @@ impl Client {
         marker: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Value> {
-        let mut query = vec![("detailed", "true".to_owned())];
-        if let Some(m) = marker {
-            query.push(("marker", m.to_owned()));
-        }
-        if let Some(l) = limit {
-            query.push(("limit", l.to_string()));
-        }
+        let mut query = paging(marker, limit);
+        query.push(("detailed", "true".to_owned()));
         let r = self
             .send(self.request(Method::GET, path).query(&query))
             .await?;

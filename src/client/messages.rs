@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{last_segment, Client, Page, Result};
+use super::{last_segment, paging, Client, Page, Result};
 
 /// A message to post. `ttl` and `delay` in seconds; `None` takes the queue's default.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -80,13 +80,7 @@ impl Client {
     }
 
     pub async fn list_messages(&self, queue: &str, opts: &ListOptions) -> Result<Page<Message>> {
-        let mut query: Vec<(&str, String)> = vec![];
-        if let Some(l) = opts.limit {
-            query.push(("limit", l.to_string()));
-        }
-        if let Some(m) = &opts.marker {
-            query.push(("marker", m.clone()));
-        }
+        let mut query = paging(opts.marker.as_deref(), opts.limit);
         for (name, on) in [
             ("echo", opts.echo),
             ("include_claimed", opts.include_claimed),

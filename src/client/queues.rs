@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Client, ClientError, Page, Result};
+use super::{paging, Client, ClientError, Page, Result};
 
 /// One queue of a listing.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -30,13 +30,7 @@ impl Client {
         limit: Option<u32>,
         detailed: bool,
     ) -> Result<Page<QueueEntry>> {
-        let mut query = vec![];
-        if let Some(m) = marker {
-            query.push(("marker", m.to_owned()));
-        }
-        if let Some(l) = limit {
-            query.push(("limit", l.to_string()));
-        }
+        let mut query = paging(marker, limit);
         if detailed {
             query.push(("detailed", "true".to_owned()));
         }

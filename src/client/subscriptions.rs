@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{Client, Page, Result};
+use super::{paging, Client, Page, Result};
 
 /// A subscription to create: where notifications of a queue's messages go.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -59,13 +59,7 @@ impl Client {
         marker: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Page<Subscription>> {
-        let mut query = vec![];
-        if let Some(m) = marker {
-            query.push(("marker", m.to_owned()));
-        }
-        if let Some(l) = limit {
-            query.push(("limit", l.to_string()));
-        }
+        let query = paging(marker, limit);
         let path = format!("/v2/queues/{queue}/subscriptions");
         let r = self
             .send(self.request(Method::GET, &path).query(&query))

@@ -3,20 +3,26 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use zaqar_actors::model::ListFilter;
+use zaqar_actors::model::{ListFilter, QueueId};
 
 use crate::{message, seen_by_other, Fixture, CLIENT};
+
+/// Posts `batches` batches of 100 numbered messages; answers their ids.
+async fn post_numbered(f: &Fixture, q: &QueueId, batches: usize) -> HashSet<String> {
+    let mut posted = HashSet::new();
+    for batch in 0..batches {
+        let texts: Vec<String> = (0..100).map(|i| (batch * 100 + i).to_string()).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        posted.extend(f.post(q, &refs).await);
+    }
+    posted
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_claimers_take_a_thousand_messages_each_exactly_once() {
     let f = Fixture::new().await;
     let q = f.queue("work");
-    let mut posted = HashSet::new();
-    for batch in 0..10 {
-        let texts: Vec<String> = (0..100).map(|i| (batch * 100 + i).to_string()).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        posted.extend(f.post(&q, &refs).await);
-    }
+    let posted = post_numbered(&f, &q, 10).await;
     assert_eq!(posted.len(), 1000);
     let claimers: Vec<_> = (0..20)
         .map(|_| {
@@ -53,12 +59,7 @@ async fn twenty_claimers_take_a_thousand_messages_each_exactly_once() {
 async fn claims_taken_at_once_never_share_a_message() {
     let f = Fixture::new().await;
     let q = f.queue("held");
-    let mut posted = HashSet::new();
-    for batch in 0..5 {
-        let texts: Vec<String> = (0..100).map(|i| (batch * 100 + i).to_string()).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        posted.extend(f.post(&q, &refs).await);
-    }
+    let posted = post_numbered(&f, &q, 5).await;
     let claimers: Vec<_> = (0..20)
         .map(|_| {
             let (data, q) = (f.data.clone(), q.clone());
