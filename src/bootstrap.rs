@@ -144,7 +144,7 @@ pub async fn run(
     clock: Clock,
 ) -> Result<Running, StartupError> {
     conf.validate()?;
-    let pools = Arc::new(open_pools(&conf, clock).await?);
+    let pools = Arc::new(open_pools(&conf, clock.clone()).await?);
     spawn_gc(
         pools.default_store().clone(),
         Duration::from_secs(conf.storage.gc_interval),
@@ -158,6 +158,8 @@ pub async fn run(
     let capacity = conf.server.mailbox_capacity;
     let body_timeout = Duration::from_secs(conf.server.client_body_timeout);
     let checksum = conf.server.enable_checksum;
+    let signer =
+        crate::transport::signed_url::Signer::new(&conf.signed_url.secret_key.0, clock.clone());
     #[cfg(feature = "profiler")]
     let profiler = web::Data::new(crate::profiler::Profiler::new(&conf.profiler));
     let addr = listener
@@ -175,6 +177,7 @@ pub async fn run(
             defaults: defaults.clone(),
             body_timeout,
             checksum,
+            signer: signer.clone(),
         });
         let app = App::new()
             .app_data(state)
@@ -185,6 +188,7 @@ pub async fn run(
                 }
             })
             .default_service(web::to(no_route))
+            .wrap_fn(crate::transport::signed_url::check_signature)
             .wrap_fn(access::catch_panic)
             .wrap_fn(common_headers);
         #[cfg(feature = "profiler")]

@@ -40,6 +40,17 @@ pub struct Config {
     pub profiler: ProfilerConf,
     pub log: LogConf,
     pub encryption: EncryptionConf,
+    pub signed_url: SignedUrlConf,
+}
+
+/// `[signed_url]`: the key pre-signed URLs are made with (`POST /v2/queues/{q}/share`) and
+/// checked against, as Zaqar's group of that name.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignedUrlConf {
+    /// Empty: no URL can be signed, and every signed request is refused.
+    /// `ZAQAR_SIGNED_URL_SECRET_KEY` replaces it, so the key need not sit in the file.
+    pub secret_key: Secret,
 }
 
 /// `[encryption]`: keys for queues with `_enable_encrypt_messages` (AES-256-GCM).
@@ -82,7 +93,8 @@ impl Default for LogConf {
 
 /// A secret string (an HMAC or encryption key): its `Debug` never shows it, so it cannot
 /// reach a log.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(pub String);
 
 impl std::fmt::Debug for Secret {
@@ -394,6 +406,9 @@ impl Config {
         }
         if let Ok(keys) = std::env::var("ZAQAR_ENCRYPTION_KEYS") {
             conf.encryption.keys = HmacKeys::parse(&keys);
+        }
+        if let Ok(key) = std::env::var("ZAQAR_SIGNED_URL_SECRET_KEY") {
+            conf.signed_url.secret_key = Secret(key);
         }
         conf.validate()?;
         Ok(conf)

@@ -9,6 +9,8 @@
 //! - [`errors`]: `ApiError`, the only storage-error to status-code map.
 //! - [`extract`]: request context (`Client-ID`, `X-Project-ID`), query, body.
 //! - [`validation`]: limits and Zaqar's error texts.
+//! - [`signed_url`]: pre-signed URLs, made and checked (a signed request is checked before
+//!   anything else answers it).
 //! - [`v2`]: the resources.
 //! - [`wire`]: JSON bodies for the protocol errors actix-http answers by itself.
 
@@ -16,6 +18,7 @@ pub mod access;
 pub mod checksum;
 pub mod errors;
 pub mod extract;
+pub mod signed_url;
 pub mod v2;
 pub mod validation;
 pub mod wire;
@@ -44,6 +47,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// `[server] enable_checksum`: messages are answered with their body's checksum.
     pub checksum: bool,
+    /// `[signed_url]`: makes pre-signed URLs and checks signed requests.
+    pub signer: signed_url::Signer,
 }
 
 impl AppState {
@@ -128,7 +133,7 @@ fn resource(path: &str, allow: &'static str) -> Resource {
 
 /// The route table of API v2 (and the versions document at `/`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use v2::{claims, home, messages, queues, subscriptions};
+    use v2::{claims, home, messages, queues, share, subscriptions};
     cfg.service(resource("/", "GET").route(web::get().to(home::versions)))
         .service(resource("/v2/", "GET").route(web::get().to(home::homedoc)))
         .service(
@@ -150,6 +155,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(queues::stats)),
         )
         .service(resource("/v2/queues/{queue}/purge", "POST").route(web::post().to(queues::purge)))
+        .service(resource("/v2/queues/{queue}/share", "POST").route(web::post().to(share::create)))
         .service(
             resource("/v2/queues/{queue}/messages", "GET, POST, DELETE")
                 .route(web::get().to(messages::list))

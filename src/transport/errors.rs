@@ -104,6 +104,16 @@ impl ApiError {
         )
     }
 
+    /// A signed request its signature does not admit: Zaqar's bare falcon 404.
+    pub fn signature_refused() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            title: "404 Not Found".into(),
+            description: None,
+            allow: None,
+        }
+    }
+
     pub fn method_not_allowed(allow: &'static str) -> Self {
         Self {
             allow: Some(allow),

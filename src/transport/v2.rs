@@ -15,6 +15,7 @@ pub mod home;
 pub mod messages;
 pub mod pools;
 pub mod queues;
+pub mod share;
 pub mod subscriptions;
 
 use actix_web::{HttpResponse, HttpResponseBuilder};

@@ -17,4 +17,5 @@ mod hostile;
 mod messages;
 mod parity;
 mod queues;
+mod signed_urls;
 mod subscriptions;
