@@ -158,6 +158,7 @@ pub async fn run(
     let capacity = conf.server.mailbox_capacity;
     let body_timeout = Duration::from_secs(conf.server.client_body_timeout);
     let checksum = conf.server.enable_checksum;
+    let cors = Arc::new(crate::transport::cors::Cors::new(&conf.cors));
     let signer =
         crate::transport::signed_url::Signer::new(&conf.signed_url.secret_key.0, clock.clone());
     #[cfg(feature = "profiler")]
@@ -178,6 +179,7 @@ pub async fn run(
             body_timeout,
             checksum,
             signer: signer.clone(),
+            cors: cors.clone(),
         });
         let app = App::new()
             .app_data(state)
@@ -190,7 +192,8 @@ pub async fn run(
             .default_service(web::to(no_route))
             .wrap_fn(crate::transport::signed_url::check_signature)
             .wrap_fn(access::catch_panic)
-            .wrap_fn(common_headers);
+            .wrap_fn(common_headers)
+            .wrap_fn(crate::transport::cors::cors);
         #[cfg(feature = "profiler")]
         let app = app
             .app_data(profiler.clone())

@@ -41,6 +41,80 @@ pub struct Config {
     pub log: LogConf,
     pub encryption: EncryptionConf,
     pub signed_url: SignedUrlConf,
+    pub cors: CorsConf,
+}
+
+/// `[cors]`: cross-origin requests from browsers, with oslo.middleware's option names and
+/// Zaqar's defaults for the headers and methods.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConf {
+    /// Origins (`<scheme>://<host>[:<port>]`, or `*`) whose requests get CORS headers; none:
+    /// no request does.
+    pub allowed_origin: List,
+    pub allow_credentials: bool,
+    pub expose_headers: List,
+    /// Seconds a preflight answer may be cached; 0: no `Access-Control-Max-Age`.
+    pub max_age: u64,
+    pub allow_methods: List,
+    pub allow_headers: List,
+}
+
+impl Default for CorsConf {
+    fn default() -> Self {
+        let list = |items: &[&str]| List(items.iter().map(|s| (*s).to_owned()).collect());
+        Self {
+            allowed_origin: List::default(),
+            allow_credentials: true,
+            // Zaqar's `cors.set_defaults` (zaqar/transport/middleware/cors.py).
+            expose_headers: list(&[
+                "X-Auth-Token",
+                "X-Subject-Token",
+                "X-Service-Token",
+                "X-OpenStack-Request-ID",
+            ]),
+            max_age: 3600,
+            allow_methods: list(&["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"]),
+            allow_headers: list(&[
+                "X-Auth-Token",
+                "X-Identity-Status",
+                "X-Roles",
+                "X-Service-Catalog",
+                "X-User-Id",
+                "X-Tenant-Id",
+                "X-OpenStack-Request-ID",
+                "X-Trace-Info",
+                "X-Trace-HMAC",
+                "Client-id",
+            ]),
+        }
+    }
+}
+
+/// A list option as oslo.config reads one: a TOML list, or one comma-separated string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct List(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Items {
+            One(String),
+            Many(Vec<String>),
+        }
+        let items = match Items::deserialize(d)? {
+            Items::One(text) => text.split(',').map(str::to_owned).collect(),
+            Items::Many(items) => items,
+        };
+        Ok(List(
+            items
+                .iter()
+                .map(|i| i.trim().to_owned())
+                .filter(|i| !i.is_empty())
+                .collect(),
+        ))
+    }
 }
 
 /// `[signed_url]`: the key pre-signed URLs are made with (`POST /v2/queues/{q}/share`) and

@@ -1,14 +1,17 @@
 //! The HTTP transport: the route table, the middleware, and the per-worker state.
 //!
 //! Middleware order (outermost first): `TracingLogger` opens the request span (the root of
-//! every trace) and assigns the request id; [`common_headers`] refuses non-JSON `Accept`
-//! (406) and stamps `x-openstack-request-id` on every answer. Each resource answers 405 with
+//! every trace) and assigns the request id; [`cors::cors`] answers preflights and adds CORS
+//! headers; [`common_headers`] refuses non-JSON `Accept` (406) and stamps
+//! `x-openstack-request-id` on every answer; [`signed_url::check_signature`] refuses signed
+//! requests their signature does not admit. Each resource answers 405 with
 //! an `Allow` header for a method it does not serve; an unknown path answers 404.
 //!
 //! - [`access`]: the access log, the ambient request id, panics answered 500.
 //! - [`errors`]: `ApiError`, the only storage-error to status-code map.
 //! - [`extract`]: request context (`Client-ID`, `X-Project-ID`), query, body.
 //! - [`validation`]: limits and Zaqar's error texts.
+//! - [`cors`]: CORS for browsers, outermost of the API's middleware.
 //! - [`signed_url`]: pre-signed URLs, made and checked (a signed request is checked before
 //!   anything else answers it).
 //! - [`v2`]: the resources.
@@ -16,6 +19,7 @@
 
 pub mod access;
 pub mod checksum;
+pub mod cors;
 pub mod errors;
 pub mod extract;
 pub mod signed_url;
@@ -49,6 +53,8 @@ pub struct AppState {
     pub checksum: bool,
     /// `[signed_url]`: makes pre-signed URLs and checks signed requests.
     pub signer: signed_url::Signer,
+    /// `[cors]`: the headers browsers get.
+    pub cors: Arc<cors::Cors>,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ mod admin;
 mod bad_input;
 mod claims;
 mod concurrency;
+mod cors;
 mod dead_letter;
 mod encryption;
 mod expiry;
