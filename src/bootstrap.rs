@@ -159,6 +159,10 @@ pub async fn run(
     let body_timeout = Duration::from_secs(conf.server.client_body_timeout);
     let checksum = conf.server.enable_checksum;
     let cors = Arc::new(crate::transport::cors::Cors::new(&conf.cors));
+    let keystone = conf
+        .auth
+        .keystone()
+        .then(|| Arc::new(crate::keystone::Keystone::new(&conf.keystone_authtoken)));
     let signer =
         crate::transport::signed_url::Signer::new(&conf.signed_url.secret_key.0, clock.clone());
     #[cfg(feature = "profiler")]
@@ -169,6 +173,14 @@ pub async fn run(
             addr: conf.server.bind.clone(),
             source,
         })?;
+    if keystone.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "[auth] strategy is noauth on an address beyond loopback: anyone who can reach it \
+             can act as any project (X-Project-ID) and as admin (X-Roles); set strategy = \
+             \"keystone\" or listen on 127.0.0.1"
+        );
+    }
     let make_app = move || {
         // Runs once per worker, on the worker's thread: its actors live there too.
         let router = PoolRouter::new(pools.clone(), capacity).start();
@@ -180,6 +192,9 @@ pub async fn run(
             checksum,
             signer: signer.clone(),
             cors: cors.clone(),
+            auth: keystone
+                .clone()
+                .map(crate::transport::auth::Authenticator::new),
         });
         let app = App::new()
             .app_data(state)
@@ -191,6 +206,9 @@ pub async fn run(
             })
             .default_service(web::to(no_route))
             .wrap_fn(crate::transport::signed_url::check_signature)
+            .wrap(actix_web::middleware::from_fn(
+                crate::transport::auth::authenticate,
+            ))
             .wrap_fn(access::catch_panic)
             .wrap_fn(common_headers)
             .wrap_fn(crate::transport::cors::cors);

@@ -42,6 +42,84 @@ pub struct Config {
     pub encryption: EncryptionConf,
     pub signed_url: SignedUrlConf,
     pub cors: CorsConf,
+    pub auth: AuthConf,
+    pub keystone_authtoken: KeystoneAuthtokenConf,
+}
+
+/// `[auth]`: who may act as which project.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConf {
+    /// `noauth`: trust `X-Project-ID` and `X-Roles` as sent (Zaqar's noauth mode); `keystone`:
+    /// every request needs a Keystone token, which decides the project and roles.
+    pub strategy: String,
+}
+
+impl Default for AuthConf {
+    fn default() -> Self {
+        Self {
+            strategy: "noauth".into(),
+        }
+    }
+}
+
+impl AuthConf {
+    pub fn keystone(&self) -> bool {
+        self.strategy == "keystone"
+    }
+}
+
+/// `[keystone_authtoken]`, with keystonemiddleware's option names, so that operators copy
+/// their existing settings: the service user the server validates tokens with, and how.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeystoneAuthtokenConf {
+    /// Named in `WWW-Authenticate` of a 401, for clients to find Keystone.
+    pub www_authenticate_uri: String,
+    /// Where the service user authenticates (`.../v3` or the Keystone root).
+    pub auth_url: String,
+    /// Only `password` is supported.
+    pub auth_type: String,
+    pub username: String,
+    pub password: Secret,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    /// Which identity endpoint of the service catalog validates tokens: `internal`,
+    /// `public` or `admin`; `auth_url` when the catalog lists none.
+    pub interface: String,
+    /// The region of that endpoint; empty: any.
+    pub region_name: String,
+    /// Seconds a validated token is trusted without asking Keystone again (never past its
+    /// expiry).
+    pub token_cache_time: u64,
+    /// Seconds to wait for a connection to Keystone.
+    pub http_connect_timeout: u64,
+    /// Seconds to wait for Keystone's answer.
+    pub http_request_timeout: u64,
+    /// How often a request that could not reach Keystone is tried again.
+    pub http_request_max_retries: u32,
+}
+
+impl Default for KeystoneAuthtokenConf {
+    fn default() -> Self {
+        Self {
+            www_authenticate_uri: String::new(),
+            auth_url: String::new(),
+            auth_type: "password".into(),
+            username: String::new(),
+            password: Secret::default(),
+            project_name: String::new(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            interface: "internal".into(),
+            region_name: String::new(),
+            token_cache_time: 300,
+            http_connect_timeout: 5,
+            http_request_timeout: 10,
+            http_request_max_retries: 3,
+        }
+    }
 }
 
 /// `[cors]`: cross-origin requests from browsers, with oslo.middleware's option names and
@@ -481,6 +559,9 @@ impl Config {
         if let Ok(keys) = std::env::var("ZAQAR_ENCRYPTION_KEYS") {
             conf.encryption.keys = HmacKeys::parse(&keys);
         }
+        if let Ok(password) = std::env::var("ZAQAR_KEYSTONE_PASSWORD") {
+            conf.keystone_authtoken.password = Secret(password);
+        }
         if let Ok(key) = std::env::var("ZAQAR_SIGNED_URL_SECRET_KEY") {
             conf.signed_url.secret_key = Secret(key);
         }
@@ -658,6 +739,49 @@ impl Config {
                 "profiler.enabled",
                 "is true, but this build has no profiler feature",
             ));
+        }
+        match self.auth.strategy.as_str() {
+            "noauth" => {}
+            "keystone" => {
+                let k = &self.keystone_authtoken;
+                for (key, value) in [
+                    ("keystone_authtoken.auth_url", &k.auth_url),
+                    ("keystone_authtoken.username", &k.username),
+                    ("keystone_authtoken.password", &k.password.0),
+                    ("keystone_authtoken.project_name", &k.project_name),
+                ] {
+                    if value.is_empty() {
+                        return Err(invalid(
+                            key,
+                            "is required with [auth] strategy = \"keystone\"",
+                        ));
+                    }
+                }
+                if !k.auth_url.starts_with("http://") && !k.auth_url.starts_with("https://") {
+                    return Err(invalid(
+                        "keystone_authtoken.auth_url",
+                        "must be an http:// or https:// URL",
+                    ));
+                }
+                if k.auth_type != "password" {
+                    return Err(invalid(
+                        "keystone_authtoken.auth_type",
+                        "must be \"password\" (the only one supported)",
+                    ));
+                }
+                if !["internal", "public", "admin"].contains(&k.interface.as_str()) {
+                    return Err(invalid(
+                        "keystone_authtoken.interface",
+                        "must be internal, public or admin",
+                    ));
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    "auth.strategy",
+                    "must be \"noauth\" or \"keystone\"",
+                ))
+            }
         }
         let store = &self.storage.message_store;
         // `faulty://` is the test store whose every call fails.

@@ -3,7 +3,8 @@
 //! Middleware order (outermost first): `TracingLogger` opens the request span (the root of
 //! every trace) and assigns the request id; [`cors::cors`] answers preflights and adds CORS
 //! headers; [`common_headers`] refuses non-JSON `Accept` (406) and stamps
-//! `x-openstack-request-id` on every answer; [`signed_url::check_signature`] refuses signed
+//! `x-openstack-request-id` on every answer; [`auth::authenticate`] validates the Keystone
+//! token and sets the identity from it; [`signed_url::check_signature`] refuses signed
 //! requests their signature does not admit. Each resource answers 405 with
 //! an `Allow` header for a method it does not serve; an unknown path answers 404.
 //!
@@ -12,12 +13,14 @@
 //! - [`extract`]: request context (`Client-ID`, `X-Project-ID`), query, body.
 //! - [`validation`]: limits and Zaqar's error texts.
 //! - [`cors`]: CORS for browsers, outermost of the API's middleware.
+//! - [`auth`]: Keystone tokens (or noauth), inside CORS and before the signature check.
 //! - [`signed_url`]: pre-signed URLs, made and checked (a signed request is checked before
 //!   anything else answers it).
 //! - [`v2`]: the resources.
 //! - [`wire`]: JSON bodies for the protocol errors actix-http answers by itself.
 
 pub mod access;
+pub mod auth;
 pub mod checksum;
 pub mod cors;
 pub mod errors;
@@ -55,6 +58,8 @@ pub struct AppState {
     pub signer: signed_url::Signer,
     /// `[cors]`: the headers browsers get.
     pub cors: Arc<cors::Cors>,
+    /// `[auth] strategy = "keystone"`: who validates tokens; `None` in noauth mode.
+    pub auth: Option<auth::Authenticator>,
 }
 
 impl AppState {

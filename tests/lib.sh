@@ -114,6 +114,95 @@ stop_mongo() {
     MONGO_DIR=
 }
 
+# start_keystone: installs a real OpenStack Keystone (PyPI `keystone`, on SQLite, under
+# gunicorn) into .test-env/keystone once, bootstraps a throwaway one in a temporary directory
+# on a free loopback port, and sets KEYSTONE_URL (its /v3). Users (password: name + "-pw"):
+# admin (admin on project admin), zaqar (service + admin on project service: the server's
+# own account), alice (member on demo), bob (member on other). stop_keystone removes it.
+start_keystone() {
+    local venv=.test-env/keystone
+    if [ ! -x "$venv/bin/keystone-manage" ] || [ ! -x "$venv/bin/gunicorn" ]; then
+        python3 -m venv "$venv" || return 1
+        "$venv/bin/pip" install -q "keystone==30.0.0" gunicorn || return 1
+    fi
+    KEYSTONE_DIR=$(mktemp -d)
+    local port
+    port=$(free_port)
+    local url="http://127.0.0.1:$port"
+    mkdir -p "$KEYSTONE_DIR/fernet" "$KEYSTONE_DIR/credential"
+    chmod 700 "$KEYSTONE_DIR/fernet" "$KEYSTONE_DIR/credential"
+    cat > "$KEYSTONE_DIR/keystone.conf" <<CONF
+[database]
+connection = sqlite:///$KEYSTONE_DIR/keystone.db
+[fernet_tokens]
+key_repository = $KEYSTONE_DIR/fernet
+[credential]
+key_repository = $KEYSTONE_DIR/credential
+[token]
+provider = fernet
+CONF
+    # keystone's WSGI app parses sys.argv with oslo.config: hide gunicorn's arguments from it.
+    printf 'import sys\nsys.argv = sys.argv[:1]\nfrom keystone.wsgi.api import application  # noqa\n' \
+        > "$KEYSTONE_DIR/ks_wsgi.py"
+    local km=("$venv/bin/keystone-manage" --config-file "$KEYSTONE_DIR/keystone.conf")
+    {
+        "${km[@]}" db_sync &&
+        "${km[@]}" fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)" &&
+        "${km[@]}" credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)" &&
+        "${km[@]}" bootstrap --bootstrap-password admin-pw --bootstrap-public-url "$url/v3" \
+            --bootstrap-internal-url "$url/v3" --bootstrap-admin-url "$url/v3" \
+            --bootstrap-region-id RegionOne
+    } > "$KEYSTONE_DIR/setup.log" 2>&1 || { cat "$KEYSTONE_DIR/setup.log" >&2; return 1; }
+    OS_KEYSTONE_CONFIG_FILES="$KEYSTONE_DIR/keystone.conf" PYTHONPATH="$KEYSTONE_DIR" \
+        "$venv/bin/gunicorn" --bind "127.0.0.1:$port" --workers 1 --threads 4 \
+        --pid "$KEYSTONE_DIR/keystone.pid" ks_wsgi:application \
+        > "$KEYSTONE_DIR/keystone.log" 2>&1 < /dev/null &
+    KEYSTONE_PID=$!
+    if ! wait_port "$port" 60; then
+        cat "$KEYSTONE_DIR/keystone.log" >&2
+        return 1
+    fi
+    "$venv/bin/python" - "$url/v3" <<'PY' || return 1
+import json, sys, time, urllib.request
+url = sys.argv[1]
+def call(method, path, body=None, token=None):
+    h = {'Content-Type': 'application/json'}
+    if token: h['X-Auth-Token'] = token
+    r = urllib.request.Request(url + path, method=method, headers=h,
+                               data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(r) as resp:
+        t = resp.read(); return resp.headers, (json.loads(t) if t else None)
+for _ in range(100):
+    try:
+        call('GET', ''); break
+    except Exception:
+        time.sleep(0.2)
+hdr, _ = call('POST', '/auth/tokens', {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+    "name": "admin", "domain": {"id": "default"}, "password": "admin-pw"}}},
+    "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+tok = hdr['X-Subject-Token']
+roles = {r['name']: r['id'] for r in call('GET', '/roles', token=tok)[1]['roles']}
+if 'service' not in roles:
+    roles['service'] = call('POST', '/roles', {"role": {"name": "service"}}, tok)[1]['role']['id']
+projects = {}
+for p in ('service', 'demo', 'other'):
+    projects[p] = call('POST', '/projects', {"project": {"name": p, "domain_id": "default"}}, tok)[1]['project']['id']
+for user, proj, rls in (('zaqar', 'service', ('service', 'admin')), ('alice', 'demo', ('member',)),
+                        ('bob', 'other', ('member',))):
+    uid = call('POST', '/users', {"user": {"name": user, "domain_id": "default", "password": user + "-pw"}}, tok)[1]['user']['id']
+    for r in rls:
+        call('PUT', f"/projects/{projects[proj]}/users/{uid}/roles/{roles[r]}", token=tok)
+PY
+    KEYSTONE_URL="$url/v3"
+}
+stop_keystone() {
+    [ -n "${KEYSTONE_DIR:-}" ] || return 0
+    kill "$KEYSTONE_PID" 2>/dev/null || true
+    wait "$KEYSTONE_PID" 2>/dev/null || true
+    rm -rf "$KEYSTONE_DIR"
+    KEYSTONE_DIR=
+}
+
 # need BACKEND start_function: runs it, or stops the whole run naming the backend.
 need() {
     if ! "$2"; then

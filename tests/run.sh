@@ -34,6 +34,13 @@ cargo test --workspace
 # The same HTTP suite with pooling on: every request goes through the catalog.
 ZAQAR_TEST_POOLING=1 cargo test --test api
 
+step "Keystone auth (a real Keystone 30.0.0, installed from PyPI on first run)"
+need Keystone start_keystone
+trap stop_keystone EXIT
+ZAQAR_TEST_KEYSTONE="$KEYSTONE_URL" cargo test --test keystone
+stop_keystone
+trap - EXIT
+
 # PostgreSQL, Redis and MongoDB: throwaway servers on loopback, all up at once (pooling
 # spreads one server's queues over all of them); then the HTTP tests again on each.
 need PostgreSQL start_postgres

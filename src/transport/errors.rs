@@ -85,6 +85,15 @@ impl ApiError {
         )
     }
 
+    /// 503 when Keystone cannot say whether a token is valid (never a pass).
+    pub fn auth_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "The authentication service (Keystone) could not be reached. Please try again in a few seconds.",
+        )
+    }
+
     /// 500 for a handler that panicked (the panic is in the server log).
     pub fn internal() -> Self {
         Self::new(
