@@ -38,6 +38,9 @@ step "Keystone auth (a real Keystone 30.0.0, installed from PyPI on first run)"
 need Keystone start_keystone
 trap stop_keystone EXIT
 ZAQAR_TEST_KEYSTONE="$KEYSTONE_URL" cargo test --test keystone
+step "Zaqar's API suite (zaqar-tempest-plugin 4.3.0) through that Keystone"
+KEYSTONE="$KEYSTONE_URL" TEMPEST_EXCLUDE=test_trust_subscription \
+    bash tests/tempest/run.sh target/debug/zaqar-server
 stop_keystone
 trap - EXIT
 

@@ -1,4 +1,4 @@
-"""Registers the messaging service in Keystone with its endpoint at argv[1] (the shim)."""
+"""Registers the messaging service in Keystone with its endpoint at argv[1] (the server)."""
 import sys
 import json, urllib.request
 KS=sys.argv[2] if len(sys.argv) > 2 else "http://127.0.0.1:5055/v3"

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Zaqar's own API suite (zaqar-tempest-plugin 4.3.0, tempest with dynamic credentials)
-# against zaqar-server on its embedded store. A MEASUREMENT RECIPE, not part of .ci/run yet:
-# tempest's messaging client sends a Keystone token and no X-Project-ID, so until the server
-# validates tokens itself (issue 13) keystone_shim.py stands in front of it, validating each
-# token with Keystone and passing project and roles on, as keystonemiddleware does.
+# against zaqar-server on its embedded store, in keystone mode: the server validates
+# tempest's tokens with the real Keystone as its service user zaqar/zaqar-pw (project
+# service), as a Zaqar deployment does. tests/run.sh runs it against the Keystone it starts.
 #
 #   KEYSTONE=http://127.0.0.1:5055/v3 tests/tempest/run.sh target/debug/zaqar-server
 #
-# Needs a running Keystone with an admin/admin-pw bootstrap user
-# (../shared/tools/start-keystone.sh). Installs tempest into .test-env/tempest.
+# Needs a running Keystone with the users of tests/lib.sh start_keystone (admin/admin-pw,
+# zaqar/zaqar-pw). Installs tempest into .test-env/tempest.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/lib.sh
@@ -20,17 +19,25 @@ if [ ! -x "$venv/bin/tempest" ]; then
     "$venv/bin/pip" install -q tempest "zaqar-tempest-plugin==4.3.0"
 fi
 work=$(mktemp -d)
-trap 'kill "${server_pid:-}" "${shim_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-printf '[server]\nadmin_mode = true\n[pooling]\nenabled = true\n' >"$work/zaqar.toml"
+trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+cat >"$work/zaqar.toml" <<TOML
+[server]
+admin_mode = true
+[pooling]
+enabled = true
+[auth]
+strategy = "keystone"
+[keystone_authtoken]
+auth_url = "$keystone"
+username = "zaqar"
+password = "zaqar-pw"
+project_name = "service"
+TOML
 port=$(free_port)
 (cd "$work" && exec "$OLDPWD/$binary" --config zaqar.toml --bind "127.0.0.1:$port") >"$work/server.log" 2>&1 &
 server_pid=$!
 wait_port "$port"
-shim=$(free_port)
-"$venv/bin/python" tests/tempest/keystone_shim.py "$keystone" "http://127.0.0.1:$port" "$shim" &
-shim_pid=$!
-wait_port "$shim"
-"$venv/bin/python" tests/tempest/register_endpoint.py "http://127.0.0.1:$shim" "$keystone"
+"$venv/bin/python" tests/tempest/register_endpoint.py "http://127.0.0.1:$port" "$keystone"
 (cd "$work" && "$OLDPWD/$venv/bin/tempest" init --name "zaqar-$(basename "$work")" ws >/dev/null 2>&1)
 cat >"$work/ws/etc/tempest.conf" <<CONF
 [auth]
@@ -56,4 +63,7 @@ swift = False
 [messaging]
 catalog_type = messaging
 CONF
-cd "$work/ws" && "$OLDPWD/$venv/bin/tempest" run --regex zaqar_tempest_plugin --concurrency 1
+# TEMPEST_EXCLUDE: a regex of tests not to run (tests/run.sh names the one that needs
+# notification delivery, which is not built yet).
+cd "$work/ws" && "$OLDPWD/$venv/bin/tempest" run --regex zaqar_tempest_plugin --concurrency 1 \
+    ${TEMPEST_EXCLUDE:+--exclude-regex "$TEMPEST_EXCLUDE"}

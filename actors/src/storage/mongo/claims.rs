@@ -19,47 +19,41 @@ impl ClaimStore for MongoStore {
         free.insert("e", doc! {"$gt": now});
         free.insert("ce", doc! {"$lte": now});
         free.insert("v", doc! {"$lte": now});
-        // Three round trips whatever the limit (a findAndModify takes one message): the
-        // oldest free ids, one update of those still free, and a read of what it took.
-        // The update's filter repeats the free conditions, so a message another claimer
-        // took in between is not taken twice; this claim then holds fewer, as in Zaqar.
-        // A claim that lost every candidate looks again, so that it answers "nothing
-        // free" only when nothing was: each lost round means another claim took messages,
-        // so the looking ends when the queue's free messages do, if not before.
+        let update = doc! {
+            "$set": {"ci": &id, "ce": now + ttl * 1000, "ct": ttl, "cc": now},
+            "$inc": {"n": 1_i64},
+            // Claimed messages outlive the claim by its grace.
+            "$max": {"e": keep, "x": DateTime::from_millis(keep)},
+        };
+        // Uncontended, three round trips whatever the limit: the oldest free ids, one
+        // update of those still free, and a read of what it took. The update repeats the
+        // free conditions, so a message another claim took in between is not taken twice
+        // (this claim then holds fewer, as in Zaqar).
+        let find = self
+            .messages
+            .find(free.clone())
+            .sort(doc! {"s": 1})
+            .limit(i64::from(limit))
+            .projection(doc! {"_id": 1});
+        let candidates: Vec<Document> = self
+            .traced("find", async { find.await?.try_collect().await })
+            .await
+            .map_err(unavailable)?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<Bson> = candidates
+            .iter()
+            .filter_map(|d| d.get("_id").cloned())
+            .collect();
+        let mut take = free.clone();
+        take.insert("_id", doc! {"$in": ids});
+        let taken = self
+            .traced("update", self.messages.update_many(take, update.clone()))
+            .await
+            .map_err(unavailable)?;
         let mut messages = Vec::new();
-        loop {
-            let find = self
-                .messages
-                .find(free.clone())
-                .sort(doc! {"s": 1})
-                .limit(i64::from(limit))
-                .projection(doc! {"_id": 1});
-            let candidates: Vec<Document> = self
-                .traced("find", async { find.await?.try_collect().await })
-                .await
-                .map_err(unavailable)?;
-            if candidates.is_empty() {
-                break;
-            }
-            let ids: Vec<Bson> = candidates
-                .iter()
-                .filter_map(|d| d.get("_id").cloned())
-                .collect();
-            let mut take = free.clone();
-            take.insert("_id", doc! {"$in": ids});
-            let update = doc! {
-                "$set": {"ci": &id, "ce": now + ttl * 1000, "ct": ttl, "cc": now},
-                "$inc": {"n": 1_i64},
-                // Claimed messages outlive the claim by its grace.
-                "$max": {"e": keep, "x": DateTime::from_millis(keep)},
-            };
-            let taken = self
-                .traced("update", self.messages.update_many(take, update))
-                .await
-                .map_err(unavailable)?;
-            if taken.modified_count == 0 {
-                continue; // Other claimers took every candidate: look again.
-            }
+        if taken.modified_count > 0 {
             let mut held = queue_filter(queue);
             held.insert("ci", &id);
             let find = self.messages.find(held).sort(doc! {"s": 1});
@@ -67,11 +61,28 @@ impl ClaimStore for MongoStore {
                 .traced("find", async { find.await?.try_collect().await })
                 .await
                 .map_err(unavailable)?;
-            messages = docs
-                .iter()
-                .map(|d| self.message(d, now))
-                .collect::<Result<_>>()?;
-            break;
+            for d in &docs {
+                messages.push(self.message(d, now)?);
+            }
+        } else {
+            // Contended: other claims took every candidate. Looking again would race them
+            // again; instead take one message per round trip, each findAndModify taking the
+            // oldest free one atomically, so every try makes progress.
+            for _ in 0..limit {
+                let one = self
+                    .messages
+                    .find_one_and_update(free.clone(), update.clone())
+                    .sort(doc! {"s": 1})
+                    .return_document(ReturnDocument::After);
+                match self
+                    .traced("findAndModify", one)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    Some(d) => messages.push(self.message(&d, now)?),
+                    None => break,
+                }
+            }
         }
         Ok((!messages.is_empty()).then_some(Claim {
             id,
