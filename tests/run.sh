@@ -41,6 +41,8 @@ ZAQAR_TEST_KEYSTONE="$KEYSTONE_URL" cargo test --test keystone
 step "Zaqar's API suite (zaqar-tempest-plugin 4.3.0) through that Keystone"
 KEYSTONE="$KEYSTONE_URL" TEMPEST_EXCLUDE=test_trust_subscription \
     bash tests/tempest/run.sh target/debug/zaqar-server
+step "python-zaqarclient (keystone backend) and openstack messaging through that Keystone"
+bash tests/clients/keystone.sh target/debug/zaqar-server "$KEYSTONE_URL"
 stop_keystone
 trap - EXIT
 
