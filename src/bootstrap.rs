@@ -159,6 +159,15 @@ pub async fn run(
     let body_timeout = Duration::from_secs(conf.server.client_body_timeout);
     let checksum = conf.server.enable_checksum;
     let cors = Arc::new(crate::transport::cors::Cors::new(&conf.cors));
+    // Validated with the configuration: the file reads and every rule parses.
+    let policy = Arc::new(
+        crate::policy::Policy::load(&conf.oslo_policy.policy_file).map_err(|e| {
+            StartupError::Config(crate::conf::ConfigError::Invalid {
+                key: "oslo_policy.policy_file",
+                reason: e.to_string(),
+            })
+        })?,
+    );
     let keystone = conf
         .auth
         .keystone()
@@ -195,6 +204,7 @@ pub async fn run(
             auth: keystone
                 .clone()
                 .map(crate::transport::auth::Authenticator::new),
+            policy: policy.clone(),
         });
         let app = App::new()
             .app_data(state)
@@ -206,6 +216,7 @@ pub async fn run(
             })
             .default_service(web::to(no_route))
             .wrap_fn(crate::transport::signed_url::check_signature)
+            .wrap_fn(crate::transport::acl::enforce)
             .wrap(actix_web::middleware::from_fn(
                 crate::transport::auth::authenticate,
             ))

@@ -44,6 +44,15 @@ pub struct Config {
     pub cors: CorsConf,
     pub auth: AuthConf,
     pub keystone_authtoken: KeystoneAuthtokenConf,
+    pub oslo_policy: OsloPolicyConf,
+}
+
+/// `[oslo_policy]`: rules over Zaqar's defaults, as oslo.policy's group of that name.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OsloPolicyConf {
+    /// A YAML (or JSON) file of `"action": "rule"`; empty: Zaqar's defaults only.
+    pub policy_file: String,
 }
 
 /// `[auth]`: who may act as which project.
@@ -784,6 +793,9 @@ impl Config {
                     "must be \"noauth\" or \"keystone\"",
                 ))
             }
+        }
+        if let Err(e) = crate::policy::Policy::load(&self.oslo_policy.policy_file) {
+            return Err(invalid("oslo_policy.policy_file", &e.to_string()));
         }
         let store = &self.storage.message_store;
         // `faulty://` is the test store whose every call fails.

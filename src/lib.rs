@@ -9,6 +9,7 @@
 //! - [`conf`]: configuration groups, defaults, file loading and validation.
 //! - [`bootstrap`]: opening the store and starting the server ([`run`]).
 //! - [`transport`]: routes, middleware, extractors, validation, error mapping, resources.
+//! - [`policy`]: access rules (Zaqar's defaults, an oslo.policy file) and their language.
 //! - [`keystone`]: the Keystone v3 client that validates tokens (service token, cache).
 //! - [`client`]: a typed client of the v2 API (used by `zaqar`, the examples and tests).
 //! - `profiler` (feature `profiler`): OSProfiler-compatible tracing and OTLP export.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod conf;
 pub mod keystone;
+pub mod policy;
 #[cfg(feature = "profiler")]
 pub mod profiler;
 pub mod transport;

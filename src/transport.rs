@@ -4,7 +4,8 @@
 //! every trace) and assigns the request id; [`cors::cors`] answers preflights and adds CORS
 //! headers; [`common_headers`] refuses non-JSON `Accept` (406) and stamps
 //! `x-openstack-request-id` on every answer; [`auth::authenticate`] validates the Keystone
-//! token and sets the identity from it; [`signed_url::check_signature`] refuses signed
+//! token and sets the identity from it; [`acl::enforce`] checks the action's policy rule;
+//! [`signed_url::check_signature`] refuses signed
 //! requests their signature does not admit. Each resource answers 405 with
 //! an `Allow` header for a method it does not serve; an unknown path answers 404.
 //!
@@ -20,6 +21,7 @@
 //! - [`wire`]: JSON bodies for the protocol errors actix-http answers by itself.
 
 pub mod access;
+pub mod acl;
 pub mod auth;
 pub mod checksum;
 pub mod cors;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub cors: Arc<cors::Cors>,
     /// `[auth] strategy = "keystone"`: who validates tokens; `None` in noauth mode.
     pub auth: Option<auth::Authenticator>,
+    /// `[oslo_policy]`: who may do what.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 impl AppState {

@@ -124,15 +124,6 @@ impl FromRequest for Ctx {
     }
 }
 
-/// Whether the request carries the admin role (noauth mode trusts `X-Roles`, as Zaqar does).
-pub fn is_admin(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all("X-Roles")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|role| role.trim().eq_ignore_ascii_case("admin"))
-}
-
 /// The query string as Zaqar's framework (falcon, with `auto_parse_qs_csv` on and blank
 /// values dropped) reads it: ordered pairs, where `?ids=a,b` and `?ids=a&ids=b` both give
 /// two `ids` pairs, a parameter without a value is absent, and a percent-encoded comma

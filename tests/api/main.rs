@@ -17,6 +17,7 @@ mod home;
 mod hostile;
 mod messages;
 mod parity;
+mod policy;
 mod queues;
 mod signed_urls;
 mod subscriptions;

@@ -13,7 +13,7 @@ use zaqar_actors::messages::pooling::{DeleteFlavor, GetFlavor, ListFlavors, PutF
 use zaqar_actors::pooling::FlavorEntry;
 use zaqar_actors::StorageError;
 
-use super::pools::{admin_document, admin_fields, admin_name, names_any, path_name, AdminPage};
+use super::pools::{admin_document, admin_fields, names_any, path_name, AdminPage};
 use crate::transport::errors::ApiError;
 use crate::transport::extract::Ctx;
 use crate::transport::AppState;
@@ -74,7 +74,7 @@ pub async fn list(
     _ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let page = AdminPage::parse_public(&state, &req)?;
+    let page = AdminPage::parse(&state, &req)?;
     let flavors = state
         .ask(ListFlavors {
             marker: page.marker.clone(),
@@ -92,7 +92,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     let body: FlavorBody = admin_fields(admin_document(&req, payload).await?)?;
     let unable = |description: String| {
         ApiError::new(StatusCode::BAD_REQUEST, "Unable to create", description)
@@ -139,7 +139,7 @@ pub async fn update(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     let doc = admin_document(&req, payload).await?;
     // Zaqar's PATCH changes the pool list only; capabilities come from the pools.
     if !names_any(&doc, &["pool_list"]) {
@@ -181,7 +181,7 @@ pub async fn delete(
     ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     state.ask(DeleteFlavor { name }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -20,25 +20,11 @@ use crate::transport::AppState;
 /// Largest admin request body (a pool or flavor definition).
 pub const MAX_ADMIN_BODY: u64 = 65_536;
 
-/// The admin role is required, then a valid name (the queue-name rule, as Zaqar).
-pub fn admin_name(req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
-    require_admin(req)?;
-    path_name(req, ctx)
-}
-
-/// The `{name}` of a pool or flavor path, checked like a queue name.
+/// The `{name}` of a pool or flavor path, checked like a queue name (who may use it is the
+/// policy's: `transport::acl`).
 pub fn path_name(req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
     let name = req.match_info().get("name").unwrap_or_default();
     ctx.queue(name).map(|q| q.name)
-}
-
-/// The admin role is required.
-fn require_admin(req: &HttpRequest) -> Result<(), ApiError> {
-    if crate::transport::extract::is_admin(req) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
-    }
 }
 
 /// Reads an admin JSON document, with the text of Zaqar's `wsgi_utils.load`.
@@ -75,15 +61,8 @@ pub struct AdminPage {
 }
 
 impl AdminPage {
-    /// The page of an admin-only listing (pools).
+    /// The page of a pool or flavor listing (who may read it is the policy's).
     pub fn parse(state: &AppState, req: &HttpRequest) -> Result<Self, ApiError> {
-        require_admin(req)?;
-        Self::parse_public(state, req)
-    }
-
-    /// The page of a listing anyone may read (flavors: Zaqar's policy leaves
-    /// `flavors:get_all` and `flavors:get` unprotected).
-    pub fn parse_public(state: &AppState, req: &HttpRequest) -> Result<Self, ApiError> {
         let params = Params::parse(req)?;
         Ok(Self {
             limit: state.validator.admin_page(&params)?,
@@ -170,7 +149,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     let body: PoolBody = admin_fields(admin_document(&req, payload).await?)?;
     let pool = Pool {
         name: name.clone(),
@@ -191,7 +170,7 @@ pub async fn get(
     ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     let detailed = Params::parse(&req)?.flag("detailed")?;
     let pool = state.ask(GetPool { name }).await?;
     Ok(HttpResponse::Ok().json(render(&pool, detailed)))
@@ -203,7 +182,7 @@ pub async fn update(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     let doc = admin_document(&req, payload).await?;
     if !names_any(&doc, &["weight", "uri", "flavor", "options"]) {
         return Err(ApiError::bad_body(
@@ -226,7 +205,7 @@ pub async fn delete(
     ctx: Ctx,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let name = admin_name(&req, &ctx)?;
+    let name = path_name(&req, &ctx)?;
     state.ask(DeletePool { name }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
