@@ -56,6 +56,9 @@ struct Args {
     /// Sign every request for profiling with this HMAC key (each request its own trace).
     #[arg(long, value_name = "KEY")]
     profile: Option<String>,
+    /// A Keystone token to send as X-Auth-Token (a server in keystone mode).
+    #[arg(long, value_name = "TOKEN")]
+    auth_token: Option<String>,
 }
 
 /// Latencies (microseconds) and errors of one kind of request.
@@ -79,8 +82,12 @@ impl Worker {
             .pool_max_idle_per_host(1)
             .build()
             .expect("HTTP client");
+        let mut client = Client::new(&args.url, &args.project).with_http(http);
+        if let Some(token) = &args.auth_token {
+            client = client.with_token(token.clone());
+        }
         Worker {
-            client: Client::new(&args.url, &args.project).with_http(http),
+            client,
             profile: args.profile.clone(),
         }
     }

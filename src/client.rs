@@ -75,10 +75,12 @@ pub struct Client {
     client_id: String,
     admin: bool,
     profile: Option<Profile>,
+    /// A Keystone token, sent as `X-Auth-Token` (servers in keystone mode need one).
+    token: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
-    // Never prints the profile key.
+    // Never prints the profile key or the token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("url", &self.url)
@@ -122,6 +124,7 @@ impl Client {
             client_id: Uuid::new_v4().to_string(),
             admin: false,
             profile: None,
+            token: None,
         }
     }
 
@@ -139,6 +142,12 @@ impl Client {
     }
 
     /// Sends `X-Roles: admin` (pools, flavors, health).
+    /// Sends `token` as `X-Auth-Token` with every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
     pub fn with_admin_role(mut self, admin: bool) -> Self {
         self.admin = admin;
         self
@@ -182,6 +191,9 @@ impl Client {
             .header("X-Project-ID", &self.project);
         if self.admin {
             rb = rb.header("X-Roles", "admin");
+        }
+        if let Some(token) = &self.token {
+            rb = rb.header("X-Auth-Token", token);
         }
         #[cfg(feature = "profiler")]
         if let Some(p) = &self.profile {

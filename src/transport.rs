@@ -139,6 +139,27 @@ where
     Box::pin(async move { Ok(stamp(fut.await?.map_into_left_body())) })
 }
 
+/// What a middleware answers: a response now, or the rest of the chain's.
+pub type Answer<B> =
+    LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>;
+
+/// For a middleware that may refuse: answers `refusal` at once, or passes the request on.
+pub fn refuse_or_pass<S, B>(req: ServiceRequest, srv: &S, refusal: Option<ApiError>) -> Answer<B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: 'static,
+{
+    if let Some(refusal) = refusal {
+        let res = req.into_response(
+            actix_web::ResponseError::error_response(&refusal).map_into_right_body(),
+        );
+        return Box::pin(async move { Ok(res) });
+    }
+    let fut = srv.call(req);
+    Box::pin(async move { Ok(fut.await?.map_into_left_body()) })
+}
+
 /// A resource whose unserved methods answer 405 with `Allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
     web::resource(path).default_service(web::to(move || async move {

@@ -7,15 +7,13 @@
 //! body: so here a request those checks would refuse goes on to be refused by them (its
 //! 400), and only a well-formed one is answered 403.
 
-use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::{web, ResponseError};
-use futures_util::future::LocalBoxFuture;
+use actix_web::web;
 
 use super::errors::ApiError;
 use super::extract::Ctx;
-use super::AppState;
+use super::{refuse_or_pass, Answer, AppState};
 use crate::policy::Creds;
 
 /// The action of a route (its pattern) and method, as Zaqar's resources name them.
@@ -125,10 +123,7 @@ fn refused_before_policy(req: &ServiceRequest, pattern: &str) -> bool {
 }
 
 /// The middleware: inside authentication, so that the credentials are the token's.
-pub fn enforce<S, B>(
-    req: ServiceRequest,
-    srv: &S,
-) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+pub fn enforce<S, B>(req: ServiceRequest, srv: &S) -> Answer<B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
     S::Future: 'static,
@@ -140,12 +135,7 @@ where
         }),
         _ => false,
     };
-    if denied {
-        let res = req.into_response(ApiError::forbidden().error_response().map_into_right_body());
-        return Box::pin(async move { Ok(res) });
-    }
-    let fut = srv.call(req);
-    Box::pin(async move { Ok(fut.await?.map_into_left_body()) })
+    refuse_or_pass(req, srv, denied.then(ApiError::forbidden))
 }
 
 #[cfg(test)]

@@ -14,11 +14,9 @@
 //! `X-Project-ID` and `URL-Expires`, which must lie ahead. Anything else answers Zaqar's
 //! bare 404. Time is the server's clock, the one message expiry reads.
 
-use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
 use actix_web::web;
-use futures_util::future::LocalBoxFuture;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
@@ -26,7 +24,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use zaqar_actors::Clock;
 
 use super::errors::ApiError;
-use super::AppState;
+use super::{refuse_or_pass, Answer, AppState};
 
 /// Zaqar's `_DATE_FORMAT`.
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
@@ -243,10 +241,7 @@ fn parse_isotime(text: &str) -> Result<OffsetDateTime, String> {
 }
 
 /// Refuses, with Zaqar's bare 404, a signed request its signature does not admit.
-pub fn check_signature<S, B>(
-    req: ServiceRequest,
-    srv: &S,
-) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+pub fn check_signature<S, B>(req: ServiceRequest, srv: &S) -> Answer<B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
     S::Future: 'static,
@@ -257,15 +252,7 @@ where
             .signer
             .admits(req.method().as_str(), req.path(), req.headers())
     });
-    if !admitted {
-        let res = req.into_response(
-            actix_web::ResponseError::error_response(&ApiError::signature_refused())
-                .map_into_right_body(),
-        );
-        return Box::pin(async move { Ok(res) });
-    }
-    let fut = srv.call(req);
-    Box::pin(async move { Ok(fut.await?.map_into_left_body()) })
+    refuse_or_pass(req, srv, (!admitted).then(ApiError::signature_refused))
 }
 
 #[cfg(test)]
