@@ -168,10 +168,12 @@ pub async fn run(
             })
         })?,
     );
-    let keystone = conf
-        .auth
-        .keystone()
-        .then(|| Arc::new(crate::keystone::Keystone::new(&conf.keystone_authtoken)));
+    let keystone = conf.auth.keystone().then(|| {
+        Arc::new(crate::keystone::Keystone::new(
+            &conf.keystone_authtoken,
+            &conf.trustee,
+        ))
+    });
     let signer =
         crate::transport::signed_url::Signer::new(&conf.signed_url.secret_key.0, clock.clone());
     #[cfg(feature = "profiler")]

@@ -44,6 +44,7 @@ pub struct Config {
     pub cors: CorsConf,
     pub auth: AuthConf,
     pub keystone_authtoken: KeystoneAuthtokenConf,
+    pub trustee: TrusteeConf,
     pub oslo_policy: OsloPolicyConf,
 }
 
@@ -128,6 +129,51 @@ impl Default for KeystoneAuthtokenConf {
             http_request_timeout: 10,
             http_request_max_retries: 3,
         }
+    }
+}
+
+/// `[trustee]`, with keystoneauth's password-plugin names as Zaqar reads that group: the
+/// user that `trust+http(s)://` subscriptions delegate to. A user who subscribes one makes a
+/// Keystone trust from itself to this user; empty `auth_url`: no trust subscriptions.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrusteeConf {
+    pub auth_url: String,
+    /// Only `password` is supported.
+    pub auth_type: String,
+    pub username: String,
+    pub user_id: String,
+    pub password: Secret,
+    pub user_domain_name: String,
+    pub user_domain_id: String,
+    /// A scope for the trustee's login (keystoneauth logs in unscoped without one).
+    pub project_name: String,
+    pub project_id: String,
+    pub project_domain_name: String,
+    pub project_domain_id: String,
+}
+
+impl Default for TrusteeConf {
+    fn default() -> Self {
+        Self {
+            auth_url: String::new(),
+            auth_type: "password".into(),
+            username: String::new(),
+            user_id: String::new(),
+            password: Secret::default(),
+            user_domain_name: String::new(),
+            user_domain_id: String::new(),
+            project_name: String::new(),
+            project_id: String::new(),
+            project_domain_name: String::new(),
+            project_domain_id: String::new(),
+        }
+    }
+}
+
+impl TrusteeConf {
+    pub fn enabled(&self) -> bool {
+        !self.auth_url.is_empty()
     }
 }
 
@@ -571,11 +617,62 @@ impl Config {
         if let Ok(password) = std::env::var("ZAQAR_KEYSTONE_PASSWORD") {
             conf.keystone_authtoken.password = Secret(password);
         }
+        if let Ok(password) = std::env::var("ZAQAR_TRUSTEE_PASSWORD") {
+            conf.trustee.password = Secret(password);
+        }
         if let Ok(key) = std::env::var("ZAQAR_SIGNED_URL_SECRET_KEY") {
             conf.signed_url.secret_key = Secret(key);
         }
         conf.validate()?;
         Ok(conf)
+    }
+
+    fn validate_trustee(&self) -> Result<(), ConfigError> {
+        let t = &self.trustee;
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        if !t.enabled() {
+            return Ok(());
+        }
+        if !self.auth.keystone() {
+            return Err(invalid(
+                "trustee.auth_url",
+                "is set, but trusts need [auth] strategy = \"keystone\" (a user's token makes them)",
+            ));
+        }
+        if !t.auth_url.starts_with("http://") {
+            return Err(invalid(
+                "trustee.auth_url",
+                "must be an http:// URL (this build cannot reach Keystone over https)",
+            ));
+        }
+        if t.auth_type != "password" {
+            return Err(invalid(
+                "trustee.auth_type",
+                "must be \"password\" (the only one supported)",
+            ));
+        }
+        if t.username.is_empty() && t.user_id.is_empty() {
+            return Err(invalid(
+                "trustee.username",
+                "or trustee.user_id is required",
+            ));
+        }
+        if !t.username.is_empty() && t.user_domain_name.is_empty() && t.user_domain_id.is_empty() {
+            return Err(invalid(
+                "trustee.user_domain_name",
+                "or trustee.user_domain_id is required with trustee.username",
+            ));
+        }
+        if t.password.0.is_empty() {
+            return Err(invalid(
+                "trustee.password",
+                "is required (or ZAQAR_TRUSTEE_PASSWORD)",
+            ));
+        }
+        Ok(())
     }
 
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
@@ -794,6 +891,7 @@ impl Config {
                 ))
             }
         }
+        self.validate_trustee()?;
         if let Err(e) = crate::policy::Policy::load(&self.oslo_policy.policy_file) {
             return Err(invalid("oslo_policy.policy_file", &e.to_string()));
         }

@@ -24,7 +24,10 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::conf::KeystoneAuthtokenConf;
+use crate::conf::{KeystoneAuthtokenConf, TrusteeConf};
+
+mod trusts;
+pub use trusts::TrustError;
 
 /// Tokens remembered at most (valid and invalid together).
 const CACHE_CAPACITY: usize = 10_000;
@@ -81,6 +84,8 @@ pub struct Keystone {
     cache: Mutex<LruCache<[u8; 32], Entry>>,
     /// Calls made to Keystone: what the cache saves is visible in tests.
     calls: AtomicU64,
+    /// `[trustee]`, when trust subscriptions are enabled.
+    trustee: Option<trusts::Trustee>,
 }
 
 impl std::fmt::Debug for Keystone {
@@ -180,8 +185,9 @@ impl Token {
 }
 
 impl Keystone {
-    pub fn new(conf: &KeystoneAuthtokenConf) -> Self {
+    pub fn new(conf: &KeystoneAuthtokenConf, trustee: &TrusteeConf) -> Self {
         Self {
+            trustee: trustee.enabled().then(|| trusts::Trustee::new(trustee)),
             conf: conf.clone(),
             service: tokio::sync::Mutex::new(None),
             cache: Mutex::new(LruCache::new(
@@ -345,15 +351,37 @@ impl Keystone {
             }}},
             "scope": {"project": {"name": c.project_name, "domain": {"name": c.project_domain_name}}},
         }});
-        let url = format!("{}/auth/tokens", v3(&c.auth_url));
+        let (token, body) = self
+            .login(http, &c.auth_url, &body, "the service user", &c.username)
+            .await?;
+        let lifetime = body.lifetime()?;
+        let endpoint = self.identity_endpoint(&body.catalog);
+        *held = Some(ServiceToken {
+            token: token.clone(),
+            renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE.min(lifetime / 2)),
+            endpoint: endpoint.clone(),
+        });
+        Ok((token, endpoint))
+    }
+
+    /// `POST /v3/auth/tokens` at `auth_url` with `body`: the token and what Keystone says of
+    /// it. `who` and `name` only word the error.
+    async fn login(
+        &self,
+        http: &reqwest::Client,
+        auth_url: &str,
+        body: &serde_json::Value,
+        who: &str,
+        name: &str,
+    ) -> Result<(String, Token), KeystoneError> {
+        let url = format!("{}/auth/tokens", v3(auth_url));
         let answer = self
-            .send("POST", &url, || http.post(&url).json(&body))
+            .send("POST", &url, || http.post(&url).json(body))
             .await?;
         let status = answer.status();
         if !status.is_success() {
             return Err(KeystoneError(format!(
-                "the service user {:?} could not log in: {status}",
-                c.username
+                "{who} {name:?} could not log in: {status}"
             )));
         }
         let token = answer
@@ -366,14 +394,7 @@ impl Keystone {
             .json()
             .await
             .map_err(|e| KeystoneError(format!("login answer: {e}")))?;
-        let lifetime = body.token.lifetime()?;
-        let endpoint = self.identity_endpoint(&body.token.catalog);
-        *held = Some(ServiceToken {
-            token: token.clone(),
-            renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE.min(lifetime / 2)),
-            endpoint: endpoint.clone(),
-        });
-        Ok((token, endpoint))
+        Ok((token, body.token))
     }
 
     /// The catalog's identity endpoint for `interface` (and `region_name`); `auth_url`
@@ -407,7 +428,7 @@ mod tests {
             region_name: "Two".into(),
             ..Default::default()
         };
-        let k = Keystone::new(&conf);
+        let k = Keystone::new(&conf, &TrusteeConf::default());
         let catalog: Vec<Service> = serde_json::from_value(json!([
             {"type": "messaging", "endpoints": [{"interface": "internal", "url": "http://z"}]},
             {"type": "identity", "endpoints": [
@@ -428,6 +449,8 @@ mod tests {
             password: crate::conf::Secret("hunter2-service-pw".into()),
             ..Default::default()
         };
-        assert!(!format!("{:?}", Keystone::new(&conf)).contains("hunter2"));
+        assert!(
+            !format!("{:?}", Keystone::new(&conf, &TrusteeConf::default())).contains("hunter2")
+        );
     }
 }

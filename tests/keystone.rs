@@ -128,6 +128,10 @@ async fn token(keystone: &str, user: &str, project: &str) -> String {
 }
 
 fn server(relay: &Relay) -> TestServer {
+    server_with(relay, |_| {})
+}
+
+fn server_with(relay: &Relay, more: impl FnOnce(&mut zaqar::conf::Config)) -> TestServer {
     let url = relay.url.clone();
     TestServer::start_with(move |c| {
         c.auth.strategy = "keystone".into();
@@ -143,6 +147,7 @@ fn server(relay: &Relay) -> TestServer {
         c.server.admin_mode = true;
         c.pooling.enabled = true;
         c.signed_url.secret_key = zaqar::conf::Secret("signing-key".into());
+        more(c);
     })
 }
 
@@ -305,4 +310,267 @@ async fn validations_are_cached_and_an_unreachable_keystone_is_503() {
     // Back: served again, without a restart.
     relay.mend();
     assert_eq!(bob.get("/v2/queues").await.status, 200);
+}
+
+/// What Keystone holds: `GET path` with the admin's token (status, body).
+async fn keystone_get(ks: &str, admin: &str, path: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{ks}{path}"))
+        .header("X-Auth-Token", admin)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn user_id(ks: &str, admin: &str, name: &str) -> String {
+    let (_, v) = keystone_get(ks, admin, &format!("/users?name={name}")).await;
+    v["users"][0]["id"].as_str().unwrap().to_owned()
+}
+
+/// Seconds from now to a Keystone `expires_at`.
+fn seconds_until(at: &Value) -> i64 {
+    let at = time::OffsetDateTime::parse(
+        at.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    (at - time::OffsetDateTime::now_utc()).whole_seconds()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refused_even_after_the_cache_held_it() {
+    let Some(ks) = keystone() else { return };
+    let relay = Relay::start(&ks).await;
+    let s = server(&relay);
+    let admin = token(&ks, "admin", "admin").await;
+    let alice_id = user_id(&ks, &admin, "alice").await;
+    // A token from an application credential ends when the credential does: 4 s from now.
+    let alices = token(&ks, "alice", "demo").await;
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
+    let r = reqwest::Client::new()
+        .post(format!("{ks}/users/{alice_id}/application_credentials"))
+        .header("X-Auth-Token", &alices)
+        .json(&json!({"application_credential": {
+            "name": format!("short-lived-{}", expires.unix_timestamp_nanos()),
+            "expires_at": expires
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        }}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let cred: Value = r.json().await.unwrap();
+    let cred = &cred["application_credential"];
+    let r = reqwest::Client::new()
+        .post(format!("{ks}/auth/tokens"))
+        .json(&json!({"auth": {"identity": {
+            "methods": ["application_credential"],
+            "application_credential": {"id": cred["id"], "secret": cred["secret"]},
+        }}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let short = r.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert!(seconds_until(&body["token"]["expires_at"]) <= 4, "{body}");
+
+    // Valid now, and cached (token_cache_time is 300 s).
+    let api = with_token(&s.api(), &short);
+    assert_eq!(api.get("/v2/queues").await.status, 200);
+    // Until Keystone itself says it is over...
+    let over = async {
+        loop {
+            let r = reqwest::Client::new()
+                .get(format!("{ks}/auth/tokens"))
+                .header("X-Auth-Token", &admin)
+                .header("X-Subject-Token", &short)
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 404 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), over)
+        .await
+        .expect("Keystone lets the token expire");
+    // ...then the server refuses it too: its cache kept it no longer than its expiry.
+    api.get("/v2/queues")
+        .await
+        .assert_error(401, "Unauthorized");
+}
+
+/// A keystone-mode server whose `[trustee]` is the zaqar service user.
+fn trusting_server(relay: &Relay) -> TestServer {
+    let url = relay.url.clone();
+    server_with(relay, move |c| {
+        let t = &mut c.trustee;
+        t.auth_url = url;
+        t.username = "zaqar".into();
+        t.user_domain_id = "default".into();
+        t.password = zaqar::conf::Secret("zaqar-pw".into());
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trust_subscriber_gets_a_trust_that_goes_with_it() {
+    let Some(ks) = keystone() else { return };
+    let relay = Relay::start(&ks).await;
+    let admin = token(&ks, "admin", "admin").await;
+    let alice_id = user_id(&ks, &admin, "alice").await;
+    let zaqar_id = user_id(&ks, &admin, "zaqar").await;
+    let demo_id = project_id(&ks, &admin, "demo").await;
+    let alices_trusts = || async {
+        let (_, v) = keystone_get(
+            &ks,
+            &admin,
+            &format!("/OS-TRUST/trusts?trustor_user_id={alice_id}"),
+        )
+        .await;
+        let mut ids: Vec<String> = v["trusts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = alices_trusts().await;
+    let alice_token = token(&ks, "alice", "demo").await;
+
+    // Without a [trustee], trust subscribers are refused, and plain ones work.
+    let plain_server = server(&relay);
+    let alice = with_token(&plain_server.api(), &alice_token);
+    let r = alice
+        .post(
+            "/v2/queues/subs/subscriptions",
+            json!({"subscriber": "trust+http://example.com/hook"}),
+        )
+        .await;
+    r.assert_error(400, "Invalid API request");
+    assert!(r.text.contains("[trustee]"), "{r:?}");
+    drop(plain_server);
+
+    let s = trusting_server(&relay);
+    let alice = with_token(&s.api(), &alice_token);
+    let sub = json!({"subscriber": "trust+http://example.com/hook", "ttl": 600});
+    let r = alice
+        .post("/v2/queues/subs/subscriptions", sub.clone())
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.json["subscription_id"].as_str().unwrap().to_owned();
+    let path = format!("/v2/queues/subs/subscriptions/{id}");
+    let shown = alice.get(&path).await.json;
+    let trust = shown["options"]["trust_id"].as_str().unwrap().to_owned();
+    let (status, t) = keystone_get(&ks, &admin, &format!("/OS-TRUST/trusts/{trust}")).await;
+    assert_eq!(status, 200, "{t}");
+    let t = &t["trust"];
+    assert_eq!(t["trustor_user_id"], json!(alice_id));
+    assert_eq!(t["trustee_user_id"], json!(zaqar_id));
+    assert_eq!(t["project_id"], json!(demo_id));
+    assert_eq!(t["impersonation"], json!(true));
+    let roles: Vec<&str> = t["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(roles.contains(&"member"), "{roles:?}");
+    let left = seconds_until(&t["expires_at"]);
+    assert!(
+        (540..=600).contains(&left),
+        "expires with the subscription: {left}"
+    );
+
+    // Subscribing the same subscriber again answers the same subscription, and makes no
+    // second trust.
+    let r = alice
+        .post("/v2/queues/subs/subscriptions", sub.clone())
+        .await;
+    assert_eq!(r.json["subscription_id"], json!(id));
+    let mut expected = before.clone();
+    expected.push(trust.clone());
+    expected.sort();
+    assert_eq!(alices_trusts().await, expected);
+
+    // The server owns trust_id, and the subscriber stays a trust subscriber.
+    let mut named = sub.clone();
+    named["subscriber"] = json!("trust+http://example.com/other");
+    named["options"] = json!({"trust_id": "someone-elses"});
+    alice
+        .post("/v2/queues/subs/subscriptions", named)
+        .await
+        .assert_error(400, "Invalid API request");
+    let patch = |body: Value| alice.call(Method::PATCH, &path, Some(body));
+    patch(json!({"options": {"trust_id": "someone-elses"}}))
+        .await
+        .assert_error(400, "Invalid API request");
+    patch(json!({"subscriber": "http://example.com/plain"}))
+        .await
+        .assert_error(400, "Invalid API request");
+    assert_eq!(patch(json!({"options": {"a": 1}})).await.status, 204);
+    let shown = alice.get(&path).await.json;
+    assert_eq!(shown["options"], json!({"a": 1, "trust_id": trust}));
+
+    // bob of another project sees nothing of it.
+    let bob = with_token(
+        &Api {
+            project: demo_id.clone(),
+            ..s.api()
+        },
+        &token(&ks, "bob", "other").await,
+    );
+    assert_eq!(bob.get(&path).await.status, 404);
+    let listed = bob.get("/v2/queues/subs/subscriptions").await.json;
+    assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+
+    // A new TTL: a new trust expiring with it, the old one gone.
+    assert_eq!(patch(json!({"ttl": 1200})).await.status, 204);
+    let renewed = alice.get(&path).await.json["options"]["trust_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(renewed, trust);
+    let path_of = |t: &str| format!("/OS-TRUST/trusts/{t}");
+    assert_eq!(keystone_get(&ks, &admin, &path_of(&trust)).await.0, 404);
+    let (_, t) = keystone_get(&ks, &admin, &path_of(&renewed)).await;
+    assert!((1140..=1200).contains(&seconds_until(&t["trust"]["expires_at"])));
+
+    // Deleted with the subscription.
+    assert_eq!(alice.delete(&path).await.status, 204);
+    assert_eq!(keystone_get(&ks, &admin, &path_of(&renewed)).await.0, 404);
+
+    // And with its queue.
+    let r = alice
+        .post("/v2/queues/subs/subscriptions", sub.clone())
+        .await;
+    let path = format!(
+        "/v2/queues/subs/subscriptions/{}",
+        r.json["subscription_id"].as_str().unwrap()
+    );
+    let third = alice.get(&path).await.json["options"]["trust_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(keystone_get(&ks, &admin, &path_of(&third)).await.0, 200);
+    assert_eq!(alice.delete("/v2/queues/subs").await.status, 204);
+    assert_eq!(keystone_get(&ks, &admin, &path_of(&third)).await.0, 404);
+    assert_eq!(alices_trusts().await, before);
+
+    // Keystone unreachable: 503, and no subscription without its trust.
+    relay.cut();
+    let r = alice
+        .post("/v2/queues/subs/subscriptions", sub.clone())
+        .await;
+    r.assert_error(503, "Service Unavailable");
+    relay.mend();
+    let listed = alice.get("/v2/queues/subs/subscriptions").await.json;
+    assert_eq!(listed["subscriptions"], json!([]), "{listed}");
 }

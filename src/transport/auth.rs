@@ -17,7 +17,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::{web, HttpMessage, ResponseError};
 use tracing::Instrument;
 
 use super::errors::ApiError;
@@ -29,7 +29,7 @@ use crate::keystone::{Cached, Identity, Keystone};
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     pub keystone: Arc<Keystone>,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Authenticator {
@@ -37,6 +37,14 @@ impl Authenticator {
         let http = keystone.http();
         Self { keystone, http }
     }
+}
+
+/// Who a request in keystone mode speaks for, in its extensions: for the handlers that act
+/// on the user's behalf at Keystone (trust subscriptions). No `Debug`: it holds the token.
+#[derive(Clone)]
+pub struct Caller {
+    pub token: Arc<str>,
+    pub identity: Arc<Identity>,
 }
 
 /// The identity headers keystonemiddleware sets, which no client may send.
@@ -170,6 +178,10 @@ pub async fn authenticate(
                 return Ok(req.into_response(res).map_into_right_body());
             };
             set_identity(&mut req, &identity);
+            req.extensions_mut().insert(Caller {
+                token: token.into(),
+                identity,
+            });
             Ok(next.call(req).await?.map_into_left_body())
         }
         Err(e) => {

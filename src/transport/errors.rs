@@ -15,6 +15,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use zaqar_actors::StorageError;
 
+use crate::keystone::TrustError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -246,6 +248,31 @@ impl From<StorageError> for ApiError {
                     "storage unavailable"
                 );
                 ApiError::unavailable()
+            }
+        }
+    }
+}
+
+impl From<TrustError> for ApiError {
+    fn from(e: TrustError) -> Self {
+        match e {
+            TrustError::Disabled => ApiError::invalid(
+                "Trust subscribers (trust+http, trust+https) are not enabled on this server: it has no [trustee] user to delegate to.",
+            ),
+            TrustError::Refused { status, message } => {
+                let description = format!("Keystone refused the subscription's trust: {message}");
+                match status {
+                    403 => ApiError::new(StatusCode::FORBIDDEN, "Not authorized", description),
+                    400..=499 => ApiError::invalid(description),
+                    _ => {
+                        tracing::error!(status, %message, "Keystone failed a trust call");
+                        ApiError::auth_unavailable()
+                    }
+                }
+            }
+            TrustError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "trust call failed");
+                ApiError::auth_unavailable()
             }
         }
     }

@@ -17,6 +17,7 @@ pub mod pools;
 pub mod queues;
 pub mod share;
 pub mod subscriptions;
+pub mod trusts;
 
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use serde::Serialize;

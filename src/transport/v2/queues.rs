@@ -440,7 +440,10 @@ pub async fn patch(
 pub async fn delete(
     state: web::Data<AppState>,
     QueuePath { queue, .. }: QueuePath,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    // The queue's subscriptions go with it, and so do their trusts.
+    super::trusts::release_queue(&state, &req, &queue).await?;
     state.ask(DeleteQueue { queue }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,6 @@
 //! Subscriptions: the records of who wants to hear about a queue (create, list, get,
-//! update, confirm, delete). Delivering notifications to subscribers is a later step.
+//! update, confirm, delete), with the Keystone trusts of trust subscribers ([`super::trusts`]).
+//! Delivering notifications to subscribers is a later step.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -12,7 +13,7 @@ use zaqar_actors::messages::{
 use zaqar_actors::model::{Metadata, Subscription, SubscriptionUpdate};
 use zaqar_actors::StorageError;
 
-use super::next_links;
+use super::{next_links, trusts};
 use crate::transport::errors::ApiError;
 use crate::transport::extract::{parse_json, read_json_body, ItemPath, Params, QueuePath};
 use crate::transport::AppState;
@@ -70,16 +71,28 @@ pub async fn create(
     let ttl = fields
         .ttl
         .unwrap_or(state.validator.limits.default_subscription_ttl);
-    let options = fields.options.unwrap_or_default();
+    let mut options = fields.options.unwrap_or_default();
+    let trust = match trusts::is_trust(&subscriber) {
+        true => Some(trusts::register(&state, &req, ttl, &mut options).await?),
+        false => None,
+    };
     let location = format!("/v2/queues/{}/subscriptions", queue.name);
-    let id = state
+    let created = state
         .ask(CreateSubscription {
             queue: queue.clone(),
             subscriber,
             ttl,
             options,
         })
-        .await?;
+        .await;
+    let id = match (created, &trust) {
+        (Ok(id), _) => id,
+        (Err(e), Some(made)) => {
+            trusts::discard(&state, &req, made).await;
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
     // A new subscription is never confirmed: a confirmed one is the subscriber's existing
     // subscription, which Zaqar refuses to create again (an unconfirmed one it answers).
     let existing = state
@@ -88,6 +101,9 @@ pub async fn create(
             id: id.clone(),
         })
         .await?;
+    if let Some(made) = &trust {
+        trusts::settle(&state, &req, made, &existing).await;
+    }
     if existing.confirmed {
         return Err(StorageError::SubscriptionAlreadyExists.into());
     }
@@ -144,13 +160,20 @@ pub async fn update(
             format!("Subscription {id} could not be updated."),
         ));
     }
-    let update = SubscriptionUpdate {
+    let mut update = SubscriptionUpdate {
         ttl: fields.ttl,
         options: fields.options,
         subscriber: fields.subscriber,
     };
+    let renewal = trusts::update(&state, &req, &queue, &id, &mut update).await?;
     let location = format!("/v2/queues/{}/subscriptions/{id}", queue.name);
-    state.ask(UpdateSubscription { queue, id, update }).await?;
+    match state.ask(UpdateSubscription { queue, id, update }).await {
+        Ok(()) => renewal.stored(&state, &req).await,
+        Err(e) => {
+            renewal.failed(&state, &req).await;
+            return Err(e);
+        }
+    }
     Ok(HttpResponse::NoContent()
         .insert_header((header::LOCATION, location))
         .finish())
@@ -191,7 +214,9 @@ pub async fn confirm(
 pub async fn delete(
     state: web::Data<AppState>,
     ItemPath { queue, id, .. }: ItemPath,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    trusts::release_subscription(&state, &req, &queue, &id).await?;
     state.ask(DeleteSubscription { queue, id }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
