@@ -9,7 +9,8 @@
 //! SHA-256 (tokens themselves are not kept): a valid token until
 //! `min(expires_at, token_cache_time)`, an invalid one for [`NEGATIVE_CACHE`]. Keystone
 //! unreachable or answering nonsense is [`KeystoneError`], which the transport answers 503:
-//! never a pass. Tokens and the password never reach logs, spans or errors.
+//! never a pass. Tokens and the password never reach logs, spans or errors. A traced
+//! request's calls to Keystone are client spans ([`traced_span`]).
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,23 @@ use crate::conf::{KeystoneAuthtokenConf, TrusteeConf};
 
 mod trusts;
 pub use trusts::TrustError;
+
+/// Tracing target of the Keystone spans (the auth span and the calls): exported with the
+/// HTTP layer's, under `[profiler] trace_http`.
+pub const KEYSTONE_TARGET: &str = "zaqar::keystone";
+
+/// The span `make` opens, for a traced request whose HTTP span is on: Keystone's work is the
+/// transport's. Any other request gets `Span::none()`, so an untraced one opens nothing (a
+/// span of its own would be exported as a trace of its own).
+pub fn traced_span(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    #[cfg(feature = "profiler")]
+    if zaqar_actors::envelope::current().is_some_and(|ctx| !ctx.span.is_disabled()) {
+        return make();
+    }
+    #[cfg(not(feature = "profiler"))]
+    let _ = make;
+    tracing::Span::none()
+}
 
 /// Tokens remembered at most (valid and invalid together).
 const CACHE_CAPACITY: usize = 10_000;
@@ -305,13 +323,16 @@ impl Keystone {
         let mut tries = 0;
         loop {
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let span = tracing::info_span!(
-                "keystone",
-                otel.kind = "client",
-                http.request.method = method,
-                url.full = url,
-                http.response.status_code = tracing::field::Empty,
-            );
+            let span = traced_span(|| {
+                tracing::info_span!(
+                    target: KEYSTONE_TARGET,
+                    "keystone",
+                    otel.kind = "client",
+                    http.request.method = method,
+                    url.full = url,
+                    http.response.status_code = tracing::field::Empty,
+                )
+            });
             let sent = request().send().instrument(span.clone()).await;
             if let Ok(answer) = &sent {
                 span.record("http.response.status_code", answer.status().as_u16());

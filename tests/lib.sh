@@ -195,6 +195,29 @@ for user, proj, rls in (('zaqar', 'service', ('service', 'admin')), ('alice', 'd
 PY
     KEYSTONE_URL="$url/v3"
 }
+# keystone_server_conf KEYSTONE_V3_URL: the configuration of a server in keystone mode with
+# the users of start_keystone: admin mode and pooling on, its service user zaqar (project
+# service), which is also the trustee of trust subscriptions. Callers append their sections.
+keystone_server_conf() {
+    cat <<TOML
+[server]
+admin_mode = true
+[pooling]
+enabled = true
+[auth]
+strategy = "keystone"
+[keystone_authtoken]
+auth_url = "$1"
+username = "zaqar"
+password = "zaqar-pw"
+project_name = "service"
+[trustee]
+auth_url = "$1"
+username = "zaqar"
+password = "zaqar-pw"
+user_domain_id = "default"
+TOML
+}
 stop_keystone() {
     [ -n "${KEYSTONE_DIR:-}" ] || return 0
     kill "$KEYSTONE_PID" 2>/dev/null || true

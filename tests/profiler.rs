@@ -885,3 +885,102 @@ async fn a_dead_letter_move_is_in_the_claims_trace() {
         }
     }
 }
+
+/// keystone mode, against the real Keystone of `ZAQAR_TEST_KEYSTONE` (tests/run.sh sets it
+/// in its Keystone stage; without it this test does nothing): a signed request's token
+/// validation is an auth span under the HTTP span, a cache miss with the Keystone calls as
+/// client spans under it the first time, a hit with none the second. Neither the token nor
+/// the service password is in any span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_validation_is_an_auth_span_with_its_keystone_calls() {
+    let Ok(ks) = std::env::var("ZAQAR_TEST_KEYSTONE") else {
+        eprintln!("not run: set ZAQAR_TEST_KEYSTONE to a Keystone /v3 URL (tests/run.sh does)");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let login = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "alice", "domain": {"id": "default"}, "password": "alice-pw"}}},
+        "scope": {"project": {"name": "demo", "domain": {"id": "default"}}},
+    }});
+    let r = reqwest::Client::new()
+        .post(format!("{ks}/auth/tokens"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    let token = r.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+    let url = ks.clone();
+    let s = server(move |c| {
+        c.auth.strategy = "keystone".into();
+        let k = &mut c.keystone_authtoken;
+        k.auth_url = url;
+        k.username = "zaqar".into();
+        k.password = zaqar::conf::Secret("zaqar-pw".into());
+        k.project_name = "service".into();
+    });
+    let api = s.api();
+    let mut seen = Vec::new();
+    for base in [
+        "9f1c3b7e-2d4a-4e8f-8a6b-0c5d7e9f1a2b",
+        "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
+    ] {
+        let r = api
+            .send(
+                signed(&api, reqwest::Method::GET, "/v2/queues", base, base)
+                    .header("X-Auth-Token", &token),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let spans = spans_of(&hex(base), has_http);
+        let auth = one(&spans, "keystone auth");
+        assert_eq!(parent_of(auth, &spans).name, "GET /v2/queues");
+        assert_eq!(attr(auth, "valid").as_deref(), Some("true"));
+        seen.push((attr(auth, "cache"), children(&spans, auth).len()));
+        for span in &spans {
+            let text = format!("{:?}", span.attributes);
+            assert!(!text.contains(&token) && !text.contains("zaqar-pw"), "{text}");
+        }
+        if seen.len() == 1 {
+            // The service user's login and the validation, each a client span.
+            let calls = children(&spans, auth);
+            assert!(calls.iter().all(|c| c.name == "keystone" && c.span_kind == SpanKind::Client));
+            let methods: Vec<_> = calls
+                .iter()
+                .map(|c| attr(c, "http.request.method").unwrap_or_default())
+                .collect();
+            assert_eq!(methods, ["POST", "GET"], "{:?}", names(&spans));
+        }
+    }
+    assert_eq!(
+        seen,
+        [(Some("miss".to_owned()), 2), (Some("hit".to_owned()), 0)]
+    );
+    // An unsigned request with a token the cache does not know asks Keystone untraced: no
+    // span of its own (it would be a trace of its own) is exported.
+    let mut login = login;
+    login["auth"]["identity"]["password"]["user"]["name"] = json!("bob");
+    login["auth"]["identity"]["password"]["user"]["password"] = json!("bob-pw");
+    login["auth"]["scope"]["project"]["name"] = json!("other");
+    let r = reqwest::Client::new()
+        .post(format!("{ks}/auth/tokens"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    let bobs = r.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+    let r = api
+        .send(api.request(reqwest::Method::GET, "/v2/queues").header("X-Auth-Token", &bobs))
+        .await;
+    assert_eq!(r.status, 200);
+    let traces = [
+        hex("9f1c3b7e-2d4a-4e8f-8a6b-0c5d7e9f1a2b"),
+        hex("1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"),
+    ];
+    for span in exporter().get_finished_spans().unwrap() {
+        if span.name.starts_with("keystone") {
+            let trace = span.span_context.trace_id().to_string();
+            assert!(traces.contains(&trace), "{} in trace {trace}", span.name);
+        }
+    }
+}

@@ -40,10 +40,12 @@ trap stop_keystone EXIT
 # One test at a time: Keystone on SQLite answered a login 500 while both tests logged
 # users in at once (CI, 2026-12-01).
 ZAQAR_TEST_KEYSTONE="$KEYSTONE_URL" cargo test --test keystone -- --test-threads=1
+# The auth span and its Keystone calls in a traced request's tree.
+ZAQAR_TEST_KEYSTONE="$KEYSTONE_URL" cargo test --test profiler token_validation
 step "Zaqar's API suite (zaqar-tempest-plugin 4.3.0) through that Keystone"
 KEYSTONE="$KEYSTONE_URL" TEMPEST_EXCLUDE=test_trust_subscription \
     bash tests/tempest/run.sh target/debug/zaqar-server
-step "python-zaqarclient (keystone backend) and openstack messaging through that Keystone"
+step "python-zaqarclient (keystone, signed-url) and openstack messaging (--os-profile too) through that Keystone"
 bash tests/clients/keystone.sh target/debug/zaqar-server "$KEYSTONE_URL"
 stop_keystone
 trap - EXIT

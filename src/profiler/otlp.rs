@@ -2,7 +2,7 @@
 //! HTTP/protobuf, our id generator) and the `tracing` layer that feeds it.
 //!
 //! Only the server's own spans are exported (targets `zaqar::http`, `zaqar::hop`,
-//! `zaqar::db`): library spans and log events never are. [`Telemetry::shutdown`] flushes
+//! `zaqar::db`, `zaqar::keystone`): library spans and log events never are. [`Telemetry::shutdown`] flushes
 //! what is batched, so spans of requests answered before a graceful stop are not lost.
 
 use opentelemetry::trace::TracerProvider as _;
@@ -19,6 +19,7 @@ use zaqar_actors::envelope::{DB_TARGET, HOP_TARGET};
 use super::ids::RequestIds;
 use super::root_span::HTTP_TARGET;
 use crate::conf::ProfilerConf;
+use crate::keystone::KEYSTONE_TARGET;
 
 /// Where and how spans are exported, after configuration and `OTEL_*` variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,7 +129,8 @@ where
     let targets = Targets::new()
         .with_target(HTTP_TARGET, LevelFilter::INFO)
         .with_target(HOP_TARGET, LevelFilter::INFO)
-        .with_target(DB_TARGET, LevelFilter::INFO);
+        .with_target(DB_TARGET, LevelFilter::INFO)
+        .with_target(KEYSTONE_TARGET, LevelFilter::INFO);
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("zaqar"))
         .with_filter(targets)

@@ -159,11 +159,14 @@ pub async fn authenticate(
         let res = unauthorized(&auth.keystone);
         return Ok(req.into_response(res).map_into_right_body());
     };
-    let span = tracing::info_span!(
-        "keystone auth",
-        cache = tracing::field::Empty,
-        valid = tracing::field::Empty
-    );
+    let span = crate::keystone::traced_span(|| {
+        tracing::info_span!(
+            target: crate::keystone::KEYSTONE_TARGET,
+            "keystone auth",
+            cache = tracing::field::Empty,
+            valid = tracing::field::Empty
+        )
+    });
     let checked = auth
         .keystone
         .validate(&auth.http, &token)

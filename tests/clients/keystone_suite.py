@@ -1,11 +1,18 @@
-"""python-zaqarclient (its `keystone` auth backend) and `openstack messaging` against
-zaqar-server in keystone mode: users come from the real Keystone the test script started.
+"""python-zaqarclient (its `keystone` and `signed-url` auth backends) and `openstack
+messaging` against zaqar-server in keystone mode: users come from the real Keystone the
+test script started. `openstack --os-profile KEY` is traced: the server exports to the
+OTLP sink whose spans file is SPANS (tests/clients/otlp_sink.py); the trace ids made are
+written to TRACES, for keystone.sh to check, once the server has stopped, that nothing
+else was traced.
 
-    KEYSTONE=http://.../v3 ZAQAR_ENDPOINT=http://... python keystone_suite.py
+    KEYSTONE=http://.../v3 ZAQAR_ENDPOINT=http://... PROFILE_KEY=... SPANS=... TRACES=... \
+        python keystone_suite.py
 """
 import json
 import os
+import re
 import subprocess
+import time
 import unittest
 import uuid
 
@@ -38,6 +45,12 @@ def zaqar(user, project):
 
 
 def openstack(user, project, *args):
+    """Runs `openstack ARGS` as the user: its JSON output (none for a last arg `--no-json`)."""
+    out = openstack_run(user, project, *args)
+    return json.loads(out.stdout) if out.stdout.strip() and args[-1] != "--no-json" else None
+
+
+def openstack_run(user, project, *args):
     env = dict(os.environ)
     env.update({
         "OS_AUTH_URL": KEYSTONE,
@@ -57,7 +70,7 @@ def openstack(user, project, *args):
                          env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise AssertionError(f"openstack {' '.join(args)}: {out.stderr}")
-    return json.loads(out.stdout) if out.stdout.strip() and args[-1] != "--no-json" else None
+    return out
 
 
 class KeystoneBackend(unittest.TestCase):
@@ -73,6 +86,23 @@ class KeystoneBackend(unittest.TestCase):
         self.assertEqual(list(bob.queue(name).messages(echo=True)), [])
         claim = queue.claim(ttl=60, grace=60)
         self.assertEqual(len(list(claim)), 1)
+        queue.delete()
+
+    def test_signed_url_backend(self):
+        from zaqarclient.transport import errors
+        name = "ks-signed-" + uuid.uuid4().hex[:8]
+        queue = zaqar("alice", "demo").queue(name)
+        queue.post([{"body": "for the holder", "ttl": 300}])
+        url = queue.signed_url(paths=["messages"], methods=["GET"])
+        opts = {k: url[k] for k in ("signature", "expires", "methods", "paths")}
+        opts["os_project_id"] = url["project"]
+        holder = client.Client(ENDPOINT, version=2,
+                               conf={"auth_opts": {"backend": "signed-url", "options": opts}})
+        signed = holder.queue(name, auto_create=False)
+        self.assertEqual([m.body for m in signed.messages(echo=True)], ["for the holder"])
+        # Only what was signed: GET of messages, not POST.
+        with self.assertRaises(errors.ResourceNotFound):
+            signed.post([{"body": "not signed for this"}])
         queue.delete()
 
     def test_admin_api_needs_the_admin_role(self):
@@ -98,8 +128,13 @@ class OpenStackMessaging(unittest.TestCase):
         claimed = openstack(*me, "messaging", "claim", "create", name, "--ttl", "60", "--grace", "60")
         self.assertEqual(len(claimed), 1)
         sub = openstack(*me, "messaging", "subscription", "create", name, "http://127.0.0.1:9/hook", "3600")
+        # A trust subscriber: the server makes alice's trust to its trustee.
+        trusting = openstack(*me, "messaging", "subscription", "create", name,
+                             "trust+http://127.0.0.1:9/hook", "3600")
+        shown = openstack(*me, "messaging", "subscription", "show", name, trusting["ID"])
+        self.assertRegex(shown["Options"]["trust_id"], "^[0-9a-f]{32}$")
         subs = openstack(*me, "messaging", "subscription", "list", name)
-        self.assertEqual([s["ID"] for s in subs], [sub["ID"]])
+        self.assertEqual(sorted(s["ID"] for s in subs), sorted([sub["ID"], trusting["ID"]]))
         url = openstack(*me, "messaging", "queue", "signed", "url", name, "--paths", "messages")
         self.assertEqual(url["Paths"], f"/v2/queues/{name}/messages")
         self.assertEqual(len(url["Signature"]), 64)
@@ -110,10 +145,64 @@ class OpenStackMessaging(unittest.TestCase):
         openstack(*me, "messaging", "queue", "delete", name, "--no-json")
 
     def test_pools_and_flavors_for_the_admin(self):
-        openstack("admin", "admin", "messaging", "pool", "list")
-        openstack("admin", "admin", "messaging", "flavor", "list")
+        admin = ("admin", "admin")
+        pool = "osc-pool-" + uuid.uuid4().hex[:8]
+        uri = "sqlite://" + os.path.join(os.environ["POOL_DIR"], pool + ".db")
+        openstack(*admin, "messaging", "pool", "create", pool, uri, "10")
+        self.assertIn(pool, [p["Name"] for p in openstack(*admin, "messaging", "pool", "list")])
+        flavor = "osc-flavor-" + uuid.uuid4().hex[:8]
+        openstack(*admin, "messaging", "flavor", "create", flavor, "--pool_list", pool)
+        shown = openstack(*admin, "messaging", "flavor", "show", flavor)
+        self.assertEqual(shown["Name"], flavor)
+        # A member may read flavors (Zaqar's default policy) but not touch pools.
+        self.assertIn(flavor, [f["Name"] for f in openstack("alice", "demo", "messaging", "flavor", "list")])
         with self.assertRaises(AssertionError):
             openstack("alice", "demo", "messaging", "pool", "list")
+        with self.assertRaises(AssertionError):
+            openstack("alice", "demo", "messaging", "flavor", "delete", flavor, "--no-json")
+        openstack(*admin, "messaging", "flavor", "delete", flavor, "--no-json")
+        openstack(*admin, "messaging", "pool", "delete", pool, "--no-json")
+        self.assertNotIn(pool, [p["Name"] for p in openstack(*admin, "messaging", "pool", "list")])
+
+
+def spans_of(trace):
+    """The spans the sink has received for a trace (hex id)."""
+    try:
+        with open(os.environ["SPANS"]) as f:
+            return [s for s in map(json.loads, f) if s["trace_id"] == trace]
+    except FileNotFoundError:
+        return []
+
+
+class Profiling(unittest.TestCase):
+    def test_os_profile_traces_the_requests_it_sends(self):
+        me = ("alice", "demo")
+        name = "osc-profiled-" + uuid.uuid4().hex[:8]
+        # A key the server does not hold: served, not traced.
+        wrong = openstack_run(*me, "--os-profile", "not-the-servers-key", "messaging", "queue", "list")
+        untraced = re.search(r"Trace ID: ([0-9a-f-]{36})", wrong.stderr).group(1)
+        out = openstack_run(*me, "--os-profile", os.environ["PROFILE_KEY"], "messaging", "queue", "create", name)
+        trace = re.search(r"Trace ID: ([0-9a-f-]{36})", out.stderr).group(1)
+        openstack(*me, "messaging", "queue", "delete", name, "--no-json")
+        with open(os.environ["TRACES"], "w") as f:
+            json.dump({"traced": [trace.replace("-", "")], "untraced": [untraced.replace("-", "")]}, f)
+        # Spans are exported in batches: wait (bounded) for the request's to arrive.
+        want = {"PUT /v2/queues/{queue}", "keystone auth", "keystone"}
+        deadline = time.time() + 60
+        while True:
+            spans = spans_of(trace.replace("-", ""))
+            if want <= {s["name"] for s in spans} or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        names = {s["name"] for s in spans}
+        self.assertLessEqual(want, names, spans)
+        by_id = {s["span_id"]: s for s in spans}
+        http = [s for s in spans if s["name"] == "PUT /v2/queues/{queue}"][0]
+        auth = [s for s in spans if s["name"] == "keystone auth" and s["parent"] == http["span_id"]]
+        self.assertEqual(len(auth), 1, spans)
+        calls = [s for s in spans if s["name"] == "keystone"]
+        self.assertTrue(all(by_id[c["parent"]]["name"] == "keystone auth" for c in calls), spans)
+        self.assertIn("PoolRouter CreateQueue", names)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 # Zaqar's own API suite (zaqar-tempest-plugin 4.3.0, tempest with dynamic credentials)
 # against zaqar-server on its embedded store, in keystone mode: the server validates
 # tempest's tokens with the real Keystone as its service user zaqar/zaqar-pw (project
-# service), as a Zaqar deployment does. tests/run.sh runs it against the Keystone it starts.
+# service), as a Zaqar deployment does, and makes the trusts of trust subscriptions to it. tests/run.sh runs it against the Keystone it starts.
 #
 #   KEYSTONE=http://127.0.0.1:5055/v3 tests/tempest/run.sh target/debug/zaqar-server
 #
@@ -20,19 +20,7 @@ if [ ! -x "$venv/bin/tempest" ]; then
 fi
 work=$(mktemp -d)
 trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-cat >"$work/zaqar.toml" <<TOML
-[server]
-admin_mode = true
-[pooling]
-enabled = true
-[auth]
-strategy = "keystone"
-[keystone_authtoken]
-auth_url = "$keystone"
-username = "zaqar"
-password = "zaqar-pw"
-project_name = "service"
-TOML
+keystone_server_conf "$keystone" >"$work/zaqar.toml"
 port=$(free_port)
 (cd "$work" && exec "$OLDPWD/$binary" --config zaqar.toml --bind "127.0.0.1:$port") >"$work/server.log" 2>&1 &
 server_pid=$!
