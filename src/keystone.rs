@@ -13,7 +13,7 @@
 //! request's calls to Keystone are client spans ([`traced_span`]).
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,11 @@ pub struct Keystone {
     calls: AtomicU64,
     /// `[trustee]`, when trust subscriptions are enabled.
     trustee: Option<trusts::Trustee>,
+    /// Set when a call could not reach Keystone, cleared by the next that does: meanwhile
+    /// one call at a time tries (without retries) and the others fail at once, so that a
+    /// Keystone that does not answer costs one timeout, not one per request.
+    unreachable: AtomicBool,
+    probe: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Keystone {
@@ -212,6 +217,8 @@ impl Keystone {
                 NonZeroUsize::new(CACHE_CAPACITY).expect("non-zero"),
             )),
             calls: AtomicU64::new(0),
+            unreachable: AtomicBool::new(false),
+            probe: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -313,13 +320,24 @@ impl Keystone {
     }
 
     /// Sends, retrying a request that could not reach Keystone; each try is a client span
-    /// (method and URL only: tokens travel in headers, which spans never show).
+    /// (method and URL only: tokens travel in headers, which spans never show). While
+    /// Keystone is unreachable, only one call at a time tries it, once.
     async fn send(
         &self,
         method: &'static str,
         url: &str,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, KeystoneError> {
+        let probing = match self.unreachable.load(Ordering::Relaxed) {
+            true => Some(self.probe.try_lock().map_err(|_| {
+                KeystoneError("unreachable (failing fast while one request tries it)".into())
+            })?),
+            false => None,
+        };
+        let retries = match probing {
+            Some(_) => 0,
+            None => self.conf.http_request_max_retries,
+        };
         let mut tries = 0;
         loop {
             self.calls.fetch_add(1, Ordering::Relaxed);
@@ -338,11 +356,15 @@ impl Keystone {
                 span.record("http.response.status_code", answer.status().as_u16());
             }
             match sent {
-                Ok(answer) => return Ok(answer),
-                Err(e) if tries < self.conf.http_request_max_retries && e.is_connect() => {
+                Ok(answer) => {
+                    self.unreachable.store(false, Ordering::Relaxed);
+                    return Ok(answer);
+                }
+                Err(e) if tries < retries && e.is_connect() => {
                     tries += 1;
                 }
                 Err(e) => {
+                    self.unreachable.store(true, Ordering::Relaxed);
                     let mut cause: &dyn std::error::Error = &e;
                     while let Some(next) = cause.source() {
                         cause = next;

@@ -25,11 +25,14 @@ fn keystone() -> Option<String> {
     url
 }
 
-/// A TCP relay to Keystone that counts token validations and can be cut.
+/// A TCP relay to Keystone that counts token validations and connections, and can be cut
+/// (connections refused at once) or frozen (connections accepted, never answered).
 struct Relay {
     url: String,
     validations: Arc<AtomicU64>,
+    accepted: Arc<AtomicU64>,
     down: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
@@ -44,16 +47,30 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v3", listener.local_addr().unwrap());
         let validations = Arc::new(AtomicU64::new(0));
+        let accepted = Arc::new(AtomicU64::new(0));
         let down = Arc::new(AtomicBool::new(false));
+        let frozen = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (v, d, o) = (validations.clone(), down.clone(), open.clone());
+        let (v, a, d, f, o) = (
+            validations.clone(),
+            accepted.clone(),
+            down.clone(),
+            frozen.clone(),
+            open.clone(),
+        );
         tokio::spawn(async move {
+            let mut held = Vec::new();
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
+                a.fetch_add(1, Ordering::SeqCst);
                 if d.load(Ordering::SeqCst) {
                     drop(client);
+                    continue;
+                }
+                if f.load(Ordering::SeqCst) {
+                    held.push(client);
                     continue;
                 }
                 let (target, v) = (target.clone(), v.clone());
@@ -88,8 +105,22 @@ impl Relay {
         Relay {
             url,
             validations,
+            accepted,
             down,
+            frozen,
             open,
+        }
+    }
+
+    fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Keystone stops answering: open connections are dropped, new ones held unanswered.
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+        for task in self.open.lock().unwrap().drain(..) {
+            task.abort();
         }
     }
 
@@ -107,6 +138,7 @@ impl Relay {
 
     fn mend(&self) {
         self.down.store(false, Ordering::SeqCst);
+        self.frozen.store(false, Ordering::SeqCst);
     }
 }
 
@@ -573,4 +605,51 @@ async fn a_trust_subscriber_gets_a_trust_that_goes_with_it() {
     relay.mend();
     let listed = alice.get("/v2/queues/subs/subscriptions").await.json;
     assert_eq!(listed["subscriptions"], json!([]), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keystone_that_does_not_answer_costs_one_timeout_not_one_per_request() {
+    let Some(ks) = keystone() else { return };
+    let relay = Relay::start(&ks).await;
+    let s = server_with(&relay, |c| c.keystone_authtoken.http_request_timeout = 1);
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        tokens.push(token(&ks, "alice", "demo").await);
+    }
+    let first = with_token(&s.api(), &tokens[0]);
+    assert_eq!(first.get("/v2/queues").await.status, 200);
+
+    relay.freeze();
+    // The first new token waits for the timeout: 503.
+    with_token(&s.api(), &tokens[1])
+        .get("/v2/queues")
+        .await
+        .assert_error(503, "Service Unavailable");
+    // Six at once: one of them tries Keystone, the others fail without trying.
+    let before = relay.accepted();
+    let api = s.api();
+    let answers = futures_util::future::join_all(
+        tokens[2..]
+            .iter()
+            .map(|t| async { with_token(&api, t).get("/v2/queues").await.status }),
+    )
+    .await;
+    assert_eq!(answers, [503; 6]);
+    let tried = relay.accepted() - before;
+    assert!(
+        tried <= 1,
+        "{tried} connections to a Keystone that does not answer"
+    );
+    // A cached token is served meanwhile.
+    assert_eq!(first.get("/v2/queues").await.status, 200);
+
+    relay.mend();
+    assert_eq!(
+        with_token(&s.api(), &tokens[2])
+            .get("/v2/queues")
+            .await
+            .status,
+        200,
+        "back without a restart"
+    );
 }

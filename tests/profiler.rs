@@ -939,12 +939,17 @@ async fn token_validation_is_an_auth_span_with_its_keystone_calls() {
         seen.push((attr(auth, "cache"), children(&spans, auth).len()));
         for span in &spans {
             let text = format!("{:?}", span.attributes);
-            assert!(!text.contains(&token) && !text.contains("zaqar-pw"), "{text}");
+            assert!(
+                !text.contains(&token) && !text.contains("zaqar-pw"),
+                "{text}"
+            );
         }
         if seen.len() == 1 {
             // The service user's login and the validation, each a client span.
             let calls = children(&spans, auth);
-            assert!(calls.iter().all(|c| c.name == "keystone" && c.span_kind == SpanKind::Client));
+            assert!(calls
+                .iter()
+                .all(|c| c.name == "keystone" && c.span_kind == SpanKind::Client));
             let methods: Vec<_> = calls
                 .iter()
                 .map(|c| attr(c, "http.request.method").unwrap_or_default())
@@ -970,7 +975,10 @@ async fn token_validation_is_an_auth_span_with_its_keystone_calls() {
         .unwrap();
     let bobs = r.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
     let r = api
-        .send(api.request(reqwest::Method::GET, "/v2/queues").header("X-Auth-Token", &bobs))
+        .send(
+            api.request(reqwest::Method::GET, "/v2/queues")
+                .header("X-Auth-Token", &bobs),
+        )
         .await;
     assert_eq!(r.status, 200);
     let traces = [
