@@ -959,6 +959,31 @@ mod tests {
     }
 
     #[test]
+    fn a_trustee_needs_keystone_mode_and_its_credentials() {
+        let mut c = Config::default();
+        c.trustee.auth_url = "http://keystone.example/v3".into();
+        let err = |c: &Config| c.validate().unwrap_err().to_string();
+        assert!(err(&c).contains("strategy = \"keystone\""), "{}", err(&c));
+        c.auth.strategy = "keystone".into();
+        let k = &mut c.keystone_authtoken;
+        k.auth_url = "http://keystone.example/v3".into();
+        k.username = "zaqar".into();
+        k.password = Secret("pw".into());
+        k.project_name = "service".into();
+        assert!(err(&c).contains("trustee.username"), "{}", err(&c));
+        c.trustee.username = "zaqar".into();
+        assert!(err(&c).contains("trustee.user_domain_name"), "{}", err(&c));
+        c.trustee.user_domain_id = "default".into();
+        assert!(err(&c).contains("trustee.password"), "{}", err(&c));
+        c.trustee.password = Secret("pw".into());
+        assert!(c.validate().is_ok());
+        c.trustee.auth_url = "https://keystone.example/v3".into();
+        assert!(err(&c).contains("over https"), "{}", err(&c));
+        let toml = "[trustee]\nauth_url = \"x\"\ncertfile = \"c.pem\"\n";
+        assert!(Config::parse(toml).unwrap_err().to_string().contains("certfile"));
+    }
+
+    #[test]
     fn invalid_value_names_the_key() {
         let mut c = Config::default();
         c.limits.default_message_paging = 50;
