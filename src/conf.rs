@@ -980,7 +980,10 @@ mod tests {
         c.trustee.auth_url = "https://keystone.example/v3".into();
         assert!(err(&c).contains("over https"), "{}", err(&c));
         let toml = "[trustee]\nauth_url = \"x\"\ncertfile = \"c.pem\"\n";
-        assert!(Config::parse(toml).unwrap_err().to_string().contains("certfile"));
+        assert!(Config::parse(toml)
+            .unwrap_err()
+            .to_string()
+            .contains("certfile"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use common::{Api, TestServer};
+use common::{keystone_token as token, Api, TestServer};
 
 fn keystone() -> Option<String> {
     let url = std::env::var("ZAQAR_TEST_KEYSTONE").ok();
@@ -140,23 +140,6 @@ impl Relay {
         self.down.store(false, Ordering::SeqCst);
         self.frozen.store(false, Ordering::SeqCst);
     }
-}
-
-/// A user's token, straight from Keystone.
-async fn token(keystone: &str, user: &str, project: &str) -> String {
-    let body = json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "domain": {"id": "default"}, "password": format!("{user}-pw")}}},
-        "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-    }});
-    let r = reqwest::Client::new()
-        .post(format!("{keystone}/auth/tokens"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{user} logs in");
-    r.headers()["X-Subject-Token"].to_str().unwrap().to_owned()
 }
 
 fn server(relay: &Relay) -> TestServer {

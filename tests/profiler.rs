@@ -898,18 +898,7 @@ async fn token_validation_is_an_auth_span_with_its_keystone_calls() {
         return;
     };
     let _serial = SERIAL.lock().await;
-    let login = json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "alice", "domain": {"id": "default"}, "password": "alice-pw"}}},
-        "scope": {"project": {"name": "demo", "domain": {"id": "default"}}},
-    }});
-    let r = reqwest::Client::new()
-        .post(format!("{ks}/auth/tokens"))
-        .json(&login)
-        .send()
-        .await
-        .unwrap();
-    let token = r.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+    let token = common::keystone_token(&ks, "alice", "demo").await;
     let url = ks.clone();
     let s = server(move |c| {
         c.auth.strategy = "keystone".into();
@@ -963,17 +952,7 @@ async fn token_validation_is_an_auth_span_with_its_keystone_calls() {
     );
     // An unsigned request with a token the cache does not know asks Keystone untraced: no
     // span of its own (it would be a trace of its own) is exported.
-    let mut login = login;
-    login["auth"]["identity"]["password"]["user"]["name"] = json!("bob");
-    login["auth"]["identity"]["password"]["user"]["password"] = json!("bob-pw");
-    login["auth"]["scope"]["project"]["name"] = json!("other");
-    let r = reqwest::Client::new()
-        .post(format!("{ks}/auth/tokens"))
-        .json(&login)
-        .send()
-        .await
-        .unwrap();
-    let bobs = r.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+    let bobs = common::keystone_token(&ks, "bob", "other").await;
     let r = api
         .send(
             api.request(reqwest::Method::GET, "/v2/queues")

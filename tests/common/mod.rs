@@ -493,3 +493,22 @@ pub async fn raw_dump(store_uri: &str) -> String {
     }
     panic!("no raw reader for {store_uri}");
 }
+
+/// A user's token, straight from a Keystone of `tests/lib.sh start_keystone` (whose users'
+/// passwords are their names with `-pw`).
+#[allow(dead_code)] // Not every test binary talks to Keystone.
+pub async fn keystone_token(keystone: &str, user: &str, project: &str) -> String {
+    let body = serde_json::json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": format!("{user}-pw")}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+    }});
+    let r = reqwest::Client::new()
+        .post(format!("{keystone}/auth/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{user} logs in");
+    r.headers()["X-Subject-Token"].to_str().unwrap().to_owned()
+}
