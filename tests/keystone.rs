@@ -339,6 +339,35 @@ async fn keystone_get(ks: &str, admin: &str, path: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// A token of user `name`, made a member of demo here if it is not one yet.
+async fn member_of_demo(ks: &str, admin: &str, name: &str) -> String {
+    let http = reqwest::Client::new();
+    let user =
+        json!({"user": {"name": name, "domain_id": "default", "password": format!("{name}-pw")}});
+    let r = http
+        .post(format!("{ks}/users"))
+        .header("X-Auth-Token", admin)
+        .json(&user)
+        .send()
+        .await
+        .unwrap();
+    assert!([201, 409].contains(&r.status().as_u16()), "{r:?}");
+    let (_, roles) = keystone_get(ks, admin, "/roles?name=member").await;
+    let role = roles["roles"][0]["id"].as_str().unwrap().to_owned();
+    let (project, user) = (
+        project_id(ks, admin, "demo").await,
+        user_id(ks, admin, name).await,
+    );
+    let r = http
+        .put(format!("{ks}/projects/{project}/users/{user}/roles/{role}"))
+        .header("X-Auth-Token", admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    token(ks, name, "demo").await
+}
+
 async fn user_id(ks: &str, admin: &str, name: &str) -> String {
     let (_, v) = keystone_get(ks, admin, &format!("/users?name={name}")).await;
     v["users"][0]["id"].as_str().unwrap().to_owned()
@@ -558,8 +587,10 @@ async fn a_trust_subscriber_gets_a_trust_that_goes_with_it() {
     let (_, t) = keystone_get(&ks, &admin, &path_of(&renewed)).await;
     assert!((1140..=1200).contains(&seconds_until(&t["trust"]["expires_at"])));
 
-    // Deleted with the subscription.
-    assert_eq!(alice.delete(&path).await.status, 204);
+    // Deleted with the subscription, also by a user of the project who is not the trustor
+    // (carol, a member of demo: the service user deletes the trust for her).
+    let carol = with_token(&s.api(), &member_of_demo(&ks, &admin, "carol").await);
+    assert_eq!(carol.delete(&path).await.status, 204);
     assert_eq!(keystone_get(&ks, &admin, &path_of(&renewed)).await.0, 404);
 
     // And with its queue.
