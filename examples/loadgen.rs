@@ -59,6 +59,46 @@ struct Args {
     /// A Keystone token to send as X-Auth-Token (a server in keystone mode).
     #[arg(long, value_name = "TOKEN")]
     auth_token: Option<String>,
+    /// Messages posted (10 a post, untimed) before the load starts, for consumers to find.
+    #[arg(long, default_value_t = 0)]
+    prefill: usize,
+}
+
+/// Messages in the queue that no live claim holds (the backlog consumers have left).
+async fn depth(w: &Worker, queue: &str) -> u64 {
+    match w.next().queue_stats(queue).await {
+        Ok(messages) => messages["free"].as_u64().unwrap_or(0),
+        Err(e) => {
+            eprintln!("loadgen: stats of {queue}: {e}");
+            0
+        }
+    }
+}
+
+/// Posts `n` messages, 10 a post, from 8 clients at once.
+async fn prefill(args: &Args, n: usize) {
+    let posts = n.div_ceil(10);
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let args = args.clone();
+            tokio::spawn(async move {
+                let w = Worker::new(&args);
+                let body = Value::String("x".repeat(args.body_bytes));
+                let batch: Vec<NewMessage> = (0..10)
+                    .map(|_| NewMessage { body: body.clone(), ttl: Some(3600), delay: None })
+                    .collect();
+                for _ in (t..posts).step_by(8) {
+                    if let Err(e) = w.next().post(&args.queue, &batch).await {
+                        eprintln!("loadgen: prefill: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("prefill task");
+    }
 }
 
 /// Latencies (microseconds) and errors of one kind of request.
@@ -202,6 +242,10 @@ async fn main() {
         );
         std::process::exit(1);
     }
+    if args.prefill > 0 {
+        prefill(&args, args.prefill).await;
+    }
+    let depth_before = depth(&setup, &args.queue).await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration);
     let mut tasks = Vec::new();
@@ -223,6 +267,7 @@ async fn main() {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let depth_after = depth(&setup, &args.queue).await;
     let mut rows = Vec::new();
     let mut total = Samples::default();
     for (kind, s) in all.iter_mut() {
@@ -254,7 +299,8 @@ async fn main() {
             .collect();
         println!(
             "{}",
-            json!({"url": args.url, "seconds": elapsed, "kinds": kinds})
+            json!({"url": args.url, "seconds": elapsed, "kinds": kinds,
+                   "depth_before": depth_before, "depth_after": depth_after})
         );
         return;
     }
@@ -272,4 +318,5 @@ async fn main() {
             n as f64 / elapsed
         );
     }
+    println!("depth {depth_before} {depth_after}");
 }

@@ -23,7 +23,8 @@ PY
 }
 
 # start_postgres: installs PostgreSQL from Debian's packages if missing, starts a throwaway
-# server on a free loopback port (fsync off: test data only) and sets PG_URI, PG_VERSION;
+# server on a free loopback port (fsync off: test data only; PG_FSYNC=on for a durable one,
+# as the benchmarks of durable writes and the crash test want) and sets PG_URI, PG_VERSION;
 # stop_postgres removes it. initdb refuses to run as root: the server then runs as postgres.
 start_postgres() {
     local bin
@@ -39,14 +40,14 @@ start_postgres() {
     port=$(free_port)
     _as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U zaqar >/dev/null || return 1
     _as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null || return 1
+        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off}" start >/dev/null || return 1
     PG_URI="postgres://zaqar@127.0.0.1:$port/postgres"
     PG_VERSION=$("$PG_BIN/postgres" --version)
     # For the failure test, which stops and restarts this server itself.
     local as=""
     [ "$(id -u)" = 0 ] && as="runuser -u postgres --"
     PG_STOP_CMD="$as $PG_BIN/pg_ctl -D $PG_DIR/data -m immediate stop"
-    PG_START_CMD="$as $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -o '-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off' start"
+    PG_START_CMD="$as $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -o '-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off}' start"
     # For the frozen-database test: stops (and continues) the postmaster and every backend.
     local pids="\$(head -n 1 $PG_DIR/data/postmaster.pid) \$(pgrep -P \$(head -n 1 $PG_DIR/data/postmaster.pid) | tr '\\n' ' ')"
     PG_FREEZE_CMD="kill -STOP $pids"
@@ -61,8 +62,8 @@ stop_postgres() {
 }
 
 # start_redis: installs redis-server from Debian's packages if missing, starts a throwaway
-# server on a free loopback port (no persistence) and sets REDIS_URI, REDIS_VERSION;
-# stop_redis removes it.
+# server on a free loopback port (no persistence; REDIS_APPENDFSYNC=always or everysec for an
+# append-only file synced so) and sets REDIS_URI, REDIS_VERSION; stop_redis removes it.
 start_redis() {
     if ! command -v redis-server >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null || return 1
@@ -70,7 +71,9 @@ start_redis() {
     REDIS_DIR=$(mktemp -d)
     local port
     port=$(free_port)
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" --appendonly no \
+    local aof=(--appendonly no)
+    [ -n "${REDIS_APPENDFSYNC:-}" ] && aof=(--appendonly yes --appendfsync "$REDIS_APPENDFSYNC")
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" "${aof[@]}" \
         --daemonize yes --pidfile "$REDIS_DIR/redis.pid" >/dev/null || return 1
     wait_port "$port" || return 1
     REDIS_URI="redis://127.0.0.1:$port/0"

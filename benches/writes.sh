@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Write throughput (issue 14): producers only (16, one message a post), consumers only (8,
+# claim 10 and delete each, over a pre-filled queue) and the default mixed load (8 producers,
+# 4 consumers, 4 observers), against the bare actix-web ceiling and zaqar-server on each
+# store, all in one run. A fresh server per row; its CPU time gives CPU per request; the
+# queue's free messages before and after the load say whether consumers kept up.
+#
+#   bash benches/writes.sh [SECONDS] [STORE...]
+#
+# Stores: sqlite-normal, sqlite-full (synchronous = normal / full), postgres (fsync on),
+# redis-everysec, redis-always (append-only file synced each second / at every write).
+# Default: all five. PREFILL (default 100000) messages are posted before the consumers run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+shift || true
+stores=("$@")
+[ ${#stores[@]} -gt 0 ] || stores=(sqlite-normal sqlite-full postgres redis-everysec redis-always)
+prefill=${PREFILL:-100000}
+source benches/lib.sh
+trap 'stop_postgres; stop_redis; bench_cleanup' EXIT
+start_bare
+
+declare -A loads=(
+    [producers]="--producers 16 --consumers 0 --observers 0"
+    [consumers]="--producers 0 --consumers 8 --observers 0 --claim 10"
+    [mixed]="--producers 8 --consumers 4 --observers 4"
+)
+run=0
+# serve STORE: starts zaqar-server for STORE on 127.0.0.1:18888 (server_pid).
+serve() {
+    local uri sync=normal
+    case $1 in
+        sqlite-normal) uri="sqlite://$work/run$run.db" ;;
+        sqlite-full) uri="sqlite://$work/run$run.db" sync=full ;;
+        postgres)
+            [ -n "${PG_DIR:-}" ] || PG_FSYNC=on start_postgres
+            uri=$PG_URI ;;
+        redis-*)
+            stop_redis
+            REDIS_APPENDFSYNC=${1#redis-} start_redis
+            uri=$REDIS_URI ;;
+        *) echo "unknown store $1" >&2; exit 2 ;;
+    esac
+    cat >"$work/zaqar.toml" <<TOML
+[storage]
+message_store = "$uri"
+sqlite_synchronous = "$sync"
+TOML
+    (cd "$work" && exec "$OLDPWD/target/release/zaqar-server" --config zaqar.toml \
+        --bind 127.0.0.1:18888) 2>"$work/server.log" &
+    server_pid=$!
+    wait_port 18888
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+# fill NAME URL: a fresh project for the next load of NAME; the consumers' queue is filled
+# first (untimed, outside the CPU measurement).
+fill() {
+    run=$((run + 1))
+    if [ "$1" = consumers ]; then
+        target/release/examples/loadgen --url "$2" --duration 0 --project "run$run" \
+            --producers 0 --consumers 0 --observers 0 --prefill "$prefill" >/dev/null
+    fi
+}
+# load NAME URL OUT: one load of NAME against URL, its output in OUT.
+load() {
+    # shellcheck disable=SC2086
+    target/release/examples/loadgen --url "$2" --duration "$seconds" --project "run$run" \
+        ${loads[$1]} >"$3"
+}
+row() { # LOAD LABEL FILE BARE CPU_US
+    awk -v load="$1" -v label="$2" -v bare="$4" -v cpu="$5" '
+        $1=="total" {t=$3; p50=$4; p99=$5}
+        $1=="depth" {d=$2 " → " $3}
+        END {printf "| %s | %s | %.0f | %.2f | %s | %s | %s | %s |\n", load, label, t, t/bare, p50, p99, cpu, d}' "$3"
+}
+
+echo "| load | server | req/s | ratio to bare | p50 ms | p99 ms | server CPU µs/request | free messages before → after |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+for name in producers consumers mixed; do
+    fill "$name" http://127.0.0.1:18890
+    load "$name" http://127.0.0.1:18890 "$work/bare.txt"
+    bare=$(awk '$1=="total"{print $3}' "$work/bare.txt")
+    row "$name" "bare actix-web (ceiling)" "$work/bare.txt" "$bare" "-"
+    for store in "${stores[@]}"; do
+        serve "$store"
+        fill "$name" http://127.0.0.1:18888
+        before=$(cpu_ticks)
+        load "$name" http://127.0.0.1:18888 "$work/out.txt"
+        after=$(cpu_ticks)
+        requests=$(awk '$1=="total"{print $2}' "$work/out.txt")
+        cpu=$(python3 -c "print(round(($after - $before) / $(getconf CLK_TCK) / max($requests, 1) * 1e6))")
+        row "$name" "zaqar-server, $store" "$work/out.txt" "$bare" "$cpu"
+        kill "$server_pid"
+        wait "$server_pid" 2>/dev/null || true
+    done
+done
