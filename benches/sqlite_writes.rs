@@ -27,7 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, queue TEXT NOT NULL,
     body TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL)";
-const INSERT: &str = "INSERT INTO messages (id, queue, body, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT: &str =
+    "INSERT INTO messages (id, queue, body, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)";
 /// Rows a writer takes at most into one batch.
 const MAX_BATCH: usize = 256;
 
@@ -126,7 +127,14 @@ async fn open(design: &str, path: &std::path::Path, full: bool) -> Writer {
                         let rows: Vec<String> = (0..jobs.len())
                             .map(|i| {
                                 let b = i * 5;
-                                format!("(?{}, ?{}, ?{}, ?{}, ?{})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                                format!(
+                                    "(?{}, ?{}, ?{}, ?{}, ?{})",
+                                    b + 1,
+                                    b + 2,
+                                    b + 3,
+                                    b + 4,
+                                    b + 5
+                                )
                             })
                             .collect();
                         let sql = format!(

@@ -85,7 +85,11 @@ async fn prefill(args: &Args, n: usize) {
                 let w = Worker::new(&args);
                 let body = Value::String("x".repeat(args.body_bytes));
                 let batch: Vec<NewMessage> = (0..10)
-                    .map(|_| NewMessage { body: body.clone(), ttl: Some(3600), delay: None })
+                    .map(|_| NewMessage {
+                        body: body.clone(),
+                        ttl: Some(3600),
+                        delay: None,
+                    })
                     .collect();
                 for _ in (t..posts).step_by(8) {
                     if let Err(e) = w.next().post(&args.queue, &batch).await {

@@ -457,6 +457,11 @@ pub struct StorageConf {
     pub command_timeout: u64,
     /// Seconds between removals of expired rows (0 disables; reads ignore them anyway).
     pub gc_interval: u64,
+    /// SQLite: writes committed together at most, in one transaction (group commit).
+    pub write_batch_max: usize,
+    /// SQLite: microseconds a write may wait for others to join its batch; 0 takes only the
+    /// writes already waiting, so a lone write is never delayed.
+    pub write_batch_wait_us: u64,
 }
 
 impl Default for StorageConf {
@@ -470,6 +475,8 @@ impl Default for StorageConf {
             acquire_timeout: 5,
             command_timeout: 10,
             gc_interval: 60,
+            write_batch_max: 256,
+            write_batch_wait_us: 0,
         }
     }
 }
@@ -809,6 +816,15 @@ impl Config {
         }
         if self.server.mailbox_capacity == 0 {
             return Err(invalid("server.mailbox_capacity", "must be at least 1"));
+        }
+        if self.storage.write_batch_max == 0 {
+            return Err(invalid("storage.write_batch_max", "must be at least 1"));
+        }
+        if self.storage.write_batch_wait_us > 100_000 {
+            return Err(invalid(
+                "storage.write_batch_wait_us",
+                "must be at most 100000 (0.1 s): every write may wait that long",
+            ));
         }
         if self.storage.pool_size == 0 {
             return Err(invalid("storage.pool_size", "must be at least 1"));

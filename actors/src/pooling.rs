@@ -145,6 +145,7 @@ impl PoolSet {
                 defaults: Default::default(),
                 clock: Default::default(),
                 keys: Default::default(),
+                write_batch: Default::default(),
             },
             backends: Default::default(),
             stores: RwLock::default(),

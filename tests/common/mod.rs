@@ -311,6 +311,7 @@ pub fn store_options() -> zaqar_actors::storage::open::OpenOptions {
         defaults: zaqar_actors::model::QueueDefaults::default(),
         clock: Clock::system(),
         keys: Default::default(),
+        write_batch: Default::default(),
     }
 }
 

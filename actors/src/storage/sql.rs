@@ -16,11 +16,14 @@
 //! - `statements`: every statement's one path (placeholders, span, time bound, retry).
 //! - [`schema`]: tables, indexes and migrations.
 //! - [`control`]: the control store (pools, flavors, catalog) on the same database.
+//! - [`lane`]: SQLite's writes, on one connection and thread of their own, committed in
+//!   batches (group commit).
 //! - [`reserve`]: disk space kept aside so that a full disk can be freed by deleting.
 //! - `settings`: the cache of queues' settings that lets a post be one statement.
 
 mod claims;
 pub mod control;
+pub mod lane;
 mod messages;
 mod queues;
 pub mod reserve;
@@ -88,7 +91,12 @@ pub struct SqlOptions {
     pub command_timeout: Duration,
     /// Bytes kept in reserve beside an SQLite file for freeing a full disk (0: none).
     pub sqlite_disk_reserve: u64,
+    /// SQLite: how many writes its lane commits together, and how long one may wait.
+    pub write_batch: lane::BatchLimits,
 }
+
+/// Writes that may wait in SQLite's lane; beyond, a write is answered 503 at once.
+const LANE_CAPACITY: usize = 10_000;
 
 pub struct SqlStore {
     db: DatabaseConnection,
@@ -108,6 +116,8 @@ pub struct SqlStore {
     reserve: Option<Arc<reserve::Reserve>>,
     /// Settings of recently posted-to queues, so a post is one statement instead of two.
     settings: settings::SettingsCache,
+    /// SQLite: where every write goes ([`lane`]); PostgreSQL writes through the pool.
+    lane: Option<lane::Lane>,
 }
 
 /// Values bound per message row of a post.
@@ -127,6 +137,7 @@ impl SqlStore {
             acquire_timeout: opts.timeout,
             command_timeout: opts.command_timeout,
             sqlite_disk_reserve: opts.sqlite_disk_reserve,
+            write_batch: opts.write_batch,
         };
         Self::connect(&sql, opts.clock, opts.defaults)
             .await
@@ -177,11 +188,21 @@ impl SqlStore {
             });
             Database::connect(co)
         };
-        // Writes share the pool with reads. Queueing SQLite's writes on one connection of
-        // their own was tried: it serialised every statement's round trip to sqlx's worker
-        // thread, and mixed-load writes fell from about 2400/s to 970/s (BENCHMARKS.md).
+        // Reads use the pool. SQLite's writes go to the lane, opened once the pool has made
+        // the file and put it in WAL mode. (One sqlx connection for the writes, without
+        // batching, was tried before: every statement's round trip to sqlx's worker thread
+        // was serialised and mixed-load writes fell from about 2400/s to 970/s.)
         let db = connect(opts.pool_size.max(1)).await?;
         let backend = db.get_database_backend();
+        let lane = match &sqlite_path {
+            Some(path) => Some(lane::Lane::open(
+                std::path::Path::new(path),
+                opts.sqlite_synchronous_full,
+                opts.write_batch,
+                LANE_CAPACITY,
+            )?),
+            None => None,
+        };
         let store = Self {
             db,
             backend,
@@ -195,6 +216,7 @@ impl SqlStore {
                 .as_deref()
                 .and_then(|path| reserve::Reserve::new(path, opts.sqlite_disk_reserve)),
             settings: Default::default(),
+            lane,
         };
         if let Some(reserve) = &store.reserve {
             let reserve = reserve.clone();
@@ -232,26 +254,26 @@ impl SqlStore {
         }
     }
 
-    fn message(&self, row: &QueryResult, now: i64) -> Result<Message> {
-        let body: String = row.try_get_by_index(2)?;
-        let created: i64 = row.try_get_by_index(4)?;
-        let claim_id: Option<String> = row.try_get_by_index(5)?;
-        let claim_expires: i64 = row.try_get_by_index(6)?;
+    fn message(&self, row: &impl Cells, now: i64) -> Result<Message> {
+        let body: String = row.cell(2)?;
+        let created: i64 = row.cell(4)?;
+        let claim_id: Option<String> = row.cell(5)?;
+        let claim_expires: i64 = row.cell(6)?;
         Ok(Message {
-            id: row.try_get_by_index(1)?,
-            seq: row.try_get_by_index(0)?,
+            id: row.cell(1)?,
+            seq: row.cell(0)?,
             body: RawValue::from_string(body)
                 .map_err(|e| StorageError::unavailable_in("stored body is not JSON", e))?,
-            ttl: row.try_get_by_index(3)?,
+            ttl: row.cell(3)?,
             age: age(now, created),
             claim_id: claim_id.filter(|_| claim_expires > now),
-            claim_count: row.try_get_by_index(7)?,
+            claim_count: row.cell(7)?,
             created_ms: created,
         })
     }
 
     /// Decodes message rows, in FIFO order whatever order the statement returned them in.
-    fn messages(&self, rows: Vec<QueryResult>, now: i64) -> Result<Vec<Message>> {
+    fn messages<R: Cells>(&self, rows: Vec<R>, now: i64) -> Result<Vec<Message>> {
         let out = rows.iter().map(|row| self.message(row, now));
         Ok(fifo(out.collect::<Result<_>>()?))
     }
@@ -276,6 +298,38 @@ impl SqlStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// A row's columns by position, whether it came from the pool or from SQLite's lane.
+trait Cells {
+    fn cell<T: sea_orm::TryGetable + sea_orm::sea_query::ValueType>(&self, i: usize) -> Result<T>;
+}
+
+impl Cells for QueryResult {
+    fn cell<T: sea_orm::TryGetable + sea_orm::sea_query::ValueType>(&self, i: usize) -> Result<T> {
+        Ok(self.try_get_by_index(i)?)
+    }
+}
+
+impl Cells for lane::Row {
+    fn cell<T: sea_orm::TryGetable + sea_orm::sea_query::ValueType>(&self, i: usize) -> Result<T> {
+        self.get(i)
+    }
+}
+
+/// A row a writing statement returned (`RETURNING`).
+enum WrittenRow {
+    Pool(QueryResult),
+    Lane(lane::Row),
+}
+
+impl Cells for WrittenRow {
+    fn cell<T: sea_orm::TryGetable + sea_orm::sea_query::ValueType>(&self, i: usize) -> Result<T> {
+        match self {
+            WrittenRow::Pool(row) => row.cell(i),
+            WrittenRow::Lane(row) => row.cell(i),
+        }
     }
 }
 

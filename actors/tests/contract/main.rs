@@ -58,6 +58,7 @@ impl Fixture {
             defaults: Default::default(),
             clock: clock.clone(),
             keys: Arc::new(keys),
+            write_batch: Default::default(),
         };
         let backend = open(&uri, &opts).await.expect("the contract store opens");
         Fixture {

@@ -29,7 +29,7 @@ impl ClaimStore for SqlStore {
             lock = self.skip_locked(),
         );
         let rows = self
-            .query(
+            .write_rows(
                 &sql,
                 vec![
                     id.as_str().into(),

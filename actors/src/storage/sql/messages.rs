@@ -79,14 +79,11 @@ impl MessageStore for SqlStore {
             self.exec(sql, std::mem::take(values)).await?
         } else {
             // A batch larger than one statement may bind is still atomic: one transaction.
-            let txn = self.begin().await?;
-            let mut inserted = 0;
-            for (sql, values) in statements {
-                let run = txn.execute_raw(self.stmt(&sql, values));
-                inserted += self.statement(&sql, run).await?.rows_affected();
-            }
-            self.commit(txn).await?;
-            inserted
+            let stmts = statements
+                .iter_mut()
+                .map(|(sql, values)| (sql.as_str(), std::mem::take(values)))
+                .collect();
+            self.transaction(stmts).await?.iter().sum()
         };
         if !create && inserted == 0 {
             self.forget_settings(queue);
@@ -224,7 +221,7 @@ impl MessageStore for SqlStore {
              RETURNING {MESSAGE_COLUMNS}",
             self.skip_locked()
         );
-        let rows = self.query(&sql, vec![p, n, now.into()]).await?;
+        let rows = self.write_rows(&sql, vec![p, n, now.into()]).await?;
         self.messages(rows, now)
     }
 }

@@ -48,19 +48,18 @@ impl QueueStore for SqlStore {
     }
 
     async fn delete_queue(&self, queue: &QueueId) -> Result<()> {
-        let txn = self.begin().await?;
         // The queue's row first: on PostgreSQL its lock waits for a post that found the
         // queue (it holds the row `FOR KEY SHARE`), whose messages the next delete then sees.
-        for sql in [
+        let stmts = [
             "DELETE FROM queues WHERE project = $1 AND name = $2",
             "DELETE FROM messages WHERE project = $1 AND queue = $2",
             "DELETE FROM subscriptions WHERE project = $1 AND queue = $2",
-        ] {
+        ]
+        .map(|sql| {
             let (p, n) = q(queue);
-            self.statement(sql, txn.execute_raw(self.stmt(sql, vec![p, n])))
-                .await?;
-        }
-        self.commit(txn).await?;
+            (sql, vec![p, n])
+        });
+        self.transaction(stmts.into()).await?;
         self.forget_settings(queue);
         Ok(())
     }

@@ -4,6 +4,14 @@
 
 use super::*;
 
+/// Whether a statement writes (and so, on SQLite, goes to the lane).
+fn is_write(sql: &str) -> bool {
+    let verb = sql.split_whitespace().next().unwrap_or("");
+    ["INSERT", "UPDATE", "DELETE", "REPLACE"]
+        .iter()
+        .any(|w| verb.eq_ignore_ascii_case(w))
+}
+
 impl SqlStore {
     /// Migrates the schema once, before the first statement that reaches the database.
     pub(super) async fn ready(&self) -> Result<()> {
@@ -29,11 +37,19 @@ impl SqlStore {
     }
 
     pub(super) async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
+        if self.on_lane(sql) {
+            return match self.lane_run(sql, values, false).await? {
+                lane::Found::Affected(n) => Ok(n),
+                lane::Found::Rows(rows) => Ok(rows.len() as u64),
+            };
+        }
         let done = self.run(sql, values, |s| self.db.execute_raw(s)).await?;
         Ok(done.rows_affected())
     }
 
+    /// Rows of a read (on the pool; writes that return rows use [`Self::write_rows`]).
     pub(super) async fn query(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+        debug_assert!(!self.on_lane(sql), "a write through query(): {sql}");
         self.run(sql, values, |s| self.db.query_all_raw(s)).await
     }
 
@@ -42,7 +58,101 @@ impl SqlStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>> {
+        debug_assert!(!self.on_lane(sql), "a write through query_one(): {sql}");
         self.run(sql, values, |s| self.db.query_one_raw(s)).await
+    }
+
+    /// The rows a writing statement returns (`... RETURNING`): on SQLite's lane, or the pool.
+    pub(super) async fn write_rows(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<WrittenRow>> {
+        if !self.on_lane(sql) {
+            let rows = self.run(sql, values, |s| self.db.query_all_raw(s)).await?;
+            return Ok(rows.into_iter().map(WrittenRow::Pool).collect());
+        }
+        match self.lane_run(sql, values, true).await? {
+            lane::Found::Rows(rows) => Ok(rows.into_iter().map(WrittenRow::Lane).collect()),
+            lane::Found::Affected(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether `sql` goes to SQLite's write lane: every statement that writes.
+    fn on_lane(&self, sql: &str) -> bool {
+        self.lane.is_some() && is_write(sql)
+    }
+
+    /// One write statement on the lane, with what [`Self::statement`] gives a pool
+    /// statement: the span, the time bound, the degraded state, a full disk's DELETE retry.
+    async fn lane_run(&self, sql: &str, values: Vec<Value>, rows: bool) -> Result<lane::Found> {
+        let spare = self.spare_for_retry(sql, &values);
+        match (self.lane_job(sql, vec![(sql, values)], rows).await, spare) {
+            (Err(e), Some(values)) if disk_full(&e) => {
+                self.checkpoint().await;
+                self.lane_job(sql, vec![(sql, values)], rows).await
+            }
+            (done, _) => done,
+        }
+        .map(|mut found| found.remove(0))
+    }
+
+    /// Runs `stmts` as one job of the lane (all of them in the same transaction); `name` is
+    /// what the span and the degraded state go by.
+    async fn lane_job(
+        &self,
+        name: &str,
+        stmts: Vec<(&str, Vec<Value>)>,
+        rows: bool,
+    ) -> Result<Vec<lane::Found>> {
+        let lane = self
+            .lane
+            .as_ref()
+            .ok_or_else(|| StorageError::unavailable("no write lane"))?;
+        let stmts = stmts
+            .into_iter()
+            .map(|(sql, values)| lane::Stmt {
+                sql: sql.replace('$', "?"),
+                values,
+                rows,
+            })
+            .collect();
+        let done = async {
+            self.ready().await?;
+            bounded(self.command_timeout, "SQL statement", async {
+                self.traced(name, lane.run(stmts))
+                    .await
+                    .map(|(found, _)| found)
+            })
+            .await
+        }
+        .await;
+        self.note_write(name, &done);
+        done
+    }
+
+    /// Runs `stmts` in one transaction: a job of SQLite's lane, or a transaction on the pool;
+    /// the rows each affected.
+    pub(super) async fn transaction(&self, stmts: Vec<(&str, Vec<Value>)>) -> Result<Vec<u64>> {
+        if self.lane.is_some() {
+            let name = stmts.first().map(|(sql, _)| *sql).unwrap_or("");
+            let found = self.lane_job(name, stmts, false).await?;
+            return Ok(found
+                .into_iter()
+                .map(|f| match f {
+                    lane::Found::Affected(n) => n,
+                    lane::Found::Rows(rows) => rows.len() as u64,
+                })
+                .collect());
+        }
+        let txn = self.begin().await?;
+        let mut affected = Vec::with_capacity(stmts.len());
+        for (sql, values) in stmts {
+            let run = txn.execute_raw(self.stmt(sql, values));
+            affected.push(self.statement(sql, run).await?.rows_affected());
+        }
+        self.commit(txn).await?;
+        Ok(affected)
     }
 
     /// Runs one statement through `call` (execute, query all, query one); a SQLite DELETE
