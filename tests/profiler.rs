@@ -220,6 +220,18 @@ async fn span_tree_of_post_list_claim_and_delete() {
     let insert = statements[2];
     assert_eq!(insert.span_kind, SpanKind::Client);
     assert_eq!(attr(insert, "db.system").as_deref(), Some("sqlite"));
+    // SQLite's writes are committed in batches (the write lane): the statement's span says
+    // how many requests its batch served (this one alone here) and how long it waited.
+    assert_eq!(attr(insert, "zaqar.batch.size").as_deref(), Some("1"));
+    assert!(attr(insert, "zaqar.batch.wait_us")
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
+    assert_eq!(
+        attr(statements[0], "zaqar.batch.size"),
+        None,
+        "a read is no batch"
+    );
     assert_eq!(spans.len(), 3 + statements.len(), "{:?}", names(&spans));
     for span in &spans {
         for kv in &span.attributes {

@@ -170,11 +170,28 @@ pub async fn db_call<T>(
                 db.system = db_system,
                 db.operation = operation,
                 db.statement = statement,
+                // A statement committed with others (SQLite's write lane): how many requests
+                // its batch served, and how long this one waited for the batch to begin.
+                zaqar.batch.size = tracing::field::Empty,
+                zaqar.batch.wait_us = tracing::field::Empty,
             );
             return run.into_future().instrument(span).await;
         }
     }
     run.await
+}
+
+/// Records on the current command span (inside [`db_call`]) the batch its statement was
+/// committed in.
+pub fn record_batch(size: usize, waited: std::time::Duration) {
+    #[cfg(feature = "profiler")]
+    {
+        let span = tracing::Span::current();
+        span.record("zaqar.batch.size", size as u64);
+        span.record("zaqar.batch.wait_us", waited.as_micros() as u64);
+    }
+    #[cfg(not(feature = "profiler"))]
+    let _ = (size, waited);
 }
 
 /// Runs a handler's work under its hop (span entered, context ambient) and records the

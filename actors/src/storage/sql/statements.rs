@@ -120,9 +120,12 @@ impl SqlStore {
         let done = async {
             self.ready().await?;
             bounded(self.command_timeout, "SQL statement", async {
-                self.traced(name, lane.run(stmts))
-                    .await
-                    .map(|(found, _)| found)
+                let run = async {
+                    let (found, batch) = lane.run(stmts).await?;
+                    crate::envelope::record_batch(batch.jobs, batch.waited);
+                    Ok(found)
+                };
+                self.traced(name, run).await
             })
             .await
         }
