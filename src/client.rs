@@ -141,13 +141,13 @@ impl Client {
         self
     }
 
-    /// Sends `X-Roles: admin` (pools, flavors, health).
     /// Sends `token` as `X-Auth-Token` with every request.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
     }
 
+    /// Sends `X-Roles: admin` (pools, flavors, health).
     pub fn with_admin_role(mut self, admin: bool) -> Self {
         self.admin = admin;
         self

@@ -131,7 +131,7 @@ where
 {
     let denied = match (req.app_data::<web::Data<AppState>>(), req.match_pattern()) {
         (Some(state), Some(pattern)) => action(&pattern, req.method()).is_some_and(|action| {
-            !state.policy.allows(action, &creds(&req)) && !refused_before_policy(&req, &pattern)
+            !state.policy.allows(action, || creds(&req)) && !refused_before_policy(&req, &pattern)
         }),
         _ => false,
     };
