@@ -598,6 +598,34 @@ impl LimitsConf {
     }
 }
 
+fn invalid(key: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.to_owned(),
+    }
+}
+
+/// What this build can log in to Keystone with: an http:// URL (the HTTP client has no TLS;
+/// refused here rather than failing every request at run time) and the password plugin.
+fn keystone_login(
+    url: (&'static str, &str),
+    auth_type: (&'static str, &str),
+) -> Result<(), ConfigError> {
+    if !url.1.starts_with("http://") {
+        return Err(invalid(
+            url.0,
+            "must be an http:// URL (this build cannot reach Keystone over https)",
+        ));
+    }
+    if auth_type.1 != "password" {
+        return Err(invalid(
+            auth_type.0,
+            "must be \"password\" (the only one supported)",
+        ));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads `path` (defaults for every key it leaves out), then validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -636,10 +664,6 @@ impl Config {
 
     fn validate_trustee(&self) -> Result<(), ConfigError> {
         let t = &self.trustee;
-        let invalid = |key, reason: &str| ConfigError::Invalid {
-            key,
-            reason: reason.to_owned(),
-        };
         if !t.enabled() {
             return Ok(());
         }
@@ -649,18 +673,10 @@ impl Config {
                 "is set, but trusts need [auth] strategy = \"keystone\" (a user's token makes them)",
             ));
         }
-        if !t.auth_url.starts_with("http://") {
-            return Err(invalid(
-                "trustee.auth_url",
-                "must be an http:// URL (this build cannot reach Keystone over https)",
-            ));
-        }
-        if t.auth_type != "password" {
-            return Err(invalid(
-                "trustee.auth_type",
-                "must be \"password\" (the only one supported)",
-            ));
-        }
+        keystone_login(
+            ("trustee.auth_url", &t.auth_url),
+            ("trustee.auth_type", &t.auth_type),
+        )?;
         if t.username.is_empty() && t.user_id.is_empty() {
             return Err(invalid(
                 "trustee.username",
@@ -687,10 +703,6 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| ConfigError::Invalid {
-            key,
-            reason: reason.to_owned(),
-        };
         let l = &self.limits;
         let pages: [(&'static str, u32, &'static str, u32); 4] = [
             (
@@ -879,20 +891,10 @@ impl Config {
                         ));
                     }
                 }
-                // This build's HTTP client has no TLS: refused here rather than failing
-                // every request at run time.
-                if !k.auth_url.starts_with("http://") {
-                    return Err(invalid(
-                        "keystone_authtoken.auth_url",
-                        "must be an http:// URL (this build cannot reach Keystone over https)",
-                    ));
-                }
-                if k.auth_type != "password" {
-                    return Err(invalid(
-                        "keystone_authtoken.auth_type",
-                        "must be \"password\" (the only one supported)",
-                    ));
-                }
+                keystone_login(
+                    ("keystone_authtoken.auth_url", &k.auth_url),
+                    ("keystone_authtoken.auth_type", &k.auth_type),
+                )?;
                 if !["internal", "public", "admin"].contains(&k.interface.as_str()) {
                     return Err(invalid(
                         "keystone_authtoken.interface",

@@ -372,7 +372,11 @@ mod tests {
         assert!(can(&p, "queues:get", &producer));
         let alice = creds(&[], &[("user_id", "alice"), ("is_admin", "False")]);
         assert!(can(&p, "claims:create", &alice));
-        assert!(!can(&p, "claims:create", &creds(&[], &[("user_id", "bob")])));
+        assert!(!can(
+            &p,
+            "claims:create",
+            &creds(&[], &[("user_id", "bob")])
+        ));
         let owner = creds(&[], &[("project_id", "p")]);
         assert!(
             !can(&p, "queues:stats", &owner),
