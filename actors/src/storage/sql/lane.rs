@@ -60,6 +60,16 @@ pub enum Found {
     Rows(Vec<Row>),
 }
 
+impl Found {
+    /// Rows affected (a statement that returned rows: how many).
+    pub fn affected(self) -> u64 {
+        match self {
+            Found::Affected(n) => n,
+            Found::Rows(rows) => rows.len() as u64,
+        }
+    }
+}
+
 /// A returned row: its columns' values, in the statement's order.
 #[derive(Debug)]
 pub struct Row(Vec<Value>);

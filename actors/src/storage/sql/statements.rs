@@ -38,10 +38,7 @@ impl SqlStore {
 
     pub(super) async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64> {
         if self.on_lane(sql) {
-            return match self.lane_run(sql, values, false).await? {
-                lane::Found::Affected(n) => Ok(n),
-                lane::Found::Rows(rows) => Ok(rows.len() as u64),
-            };
+            return Ok(self.lane_run(sql, values, false).await?.affected());
         }
         let done = self.run(sql, values, |s| self.db.execute_raw(s)).await?;
         Ok(done.rows_affected())
@@ -86,14 +83,10 @@ impl SqlStore {
     /// One write statement on the lane, with what [`Self::statement`] gives a pool
     /// statement: the span, the time bound, the degraded state, a full disk's DELETE retry.
     async fn lane_run(&self, sql: &str, values: Vec<Value>, rows: bool) -> Result<lane::Found> {
-        let spare = self.spare_for_retry(sql, &values);
-        match (self.lane_job(sql, vec![(sql, values)], rows).await, spare) {
-            (Err(e), Some(values)) if disk_full(&e) => {
-                self.checkpoint().await;
-                self.lane_job(sql, vec![(sql, values)], rows).await
-            }
-            (done, _) => done,
-        }
+        self.retrying_full_deletes(sql, values, |values| {
+            self.lane_job(sql, vec![(sql, values)], rows)
+        })
+        .await
         .map(|mut found| found.remove(0))
     }
 
@@ -140,13 +133,7 @@ impl SqlStore {
         if self.lane.is_some() {
             let name = stmts.first().map(|(sql, _)| *sql).unwrap_or("");
             let found = self.lane_job(name, stmts, false).await?;
-            return Ok(found
-                .into_iter()
-                .map(|f| match f {
-                    lane::Found::Affected(n) => n,
-                    lane::Found::Rows(rows) => rows.len() as u64,
-                })
-                .collect());
+            return Ok(found.into_iter().map(lane::Found::affected).collect());
         }
         let txn = self.begin().await?;
         let mut affected = Vec::with_capacity(stmts.len());
@@ -158,8 +145,7 @@ impl SqlStore {
         Ok(affected)
     }
 
-    /// Runs one statement through `call` (execute, query all, query one); a SQLite DELETE
-    /// that finds the disk full runs once more after a checkpoint.
+    /// Runs one statement through `call` (execute, query all, query one), on the pool.
     pub(super) async fn run<T, F>(
         &self,
         sql: &str,
@@ -169,14 +155,28 @@ impl SqlStore {
     where
         F: std::future::Future<Output = Result<T, sea_orm::DbErr>>,
     {
+        self.retrying_full_deletes(sql, values, |values| {
+            self.statement(sql, call(self.stmt(sql, values)))
+        })
+        .await
+    }
+
+    /// Runs `attempt` with `values`; a SQLite DELETE that finds the disk full runs once more
+    /// after a checkpoint (on the pool or the lane alike).
+    async fn retrying_full_deletes<T, F>(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        attempt: impl Fn(Vec<Value>) -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
         let spare = self.spare_for_retry(sql, &values);
-        match (
-            self.statement(sql, call(self.stmt(sql, values))).await,
-            spare,
-        ) {
+        match (attempt(values).await, spare) {
             (Err(e), Some(values)) if disk_full(&e) => {
                 self.checkpoint().await;
-                self.statement(sql, call(self.stmt(sql, values))).await
+                attempt(values).await
             }
             (done, _) => done,
         }
