@@ -16,6 +16,10 @@ start_bare() {
     wait_port 18890
 }
 
+# cpu_ticks PID: the process's CPU time so far (user + system, in clock ticks), for CPU per
+# request around a run.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # total_row LABEL FILE: the loadgen "total" line of FILE as "| LABEL | req/s | p50 | p99 |".
 total_row() {
     awk -v label="$1" '$1=="total" {printf "| %s | %s | %s | %s |\n", label, $3, $4, $5}' "$2"

@@ -19,12 +19,10 @@ wait_port 18888
 echo "## bare actix-web handler (HTTP ceiling)"
 target/release/examples/loadgen --url http://127.0.0.1:18890 --duration "$seconds" "$@" | tee "$work/bare.txt"
 echo
-# Server CPU time (user + system, in clock ticks) around its run, for CPU per request.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 echo "## zaqar-server, embedded SQLite"
-ticks_before=$(cpu_ticks)
+ticks_before=$(cpu_ticks "$server_pid")
 target/release/examples/loadgen --url http://127.0.0.1:18888 --duration "$seconds" "$@" | tee "$work/zaqar.txt"
-ticks_after=$(cpu_ticks)
+ticks_after=$(cpu_ticks "$server_pid")
 echo
 bare=$(awk '$1=="total"{print $3}' "$work/bare.txt")
 zaqar=$(awk '$1=="total"{print $3}' "$work/zaqar.txt")

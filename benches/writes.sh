@@ -52,7 +52,6 @@ TOML
     server_pid=$!
     wait_port 18888
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 # fill NAME URL: a fresh project for the next load of NAME; the consumers' queue is filled
 # first (untimed, outside the CPU measurement).
 fill() {
@@ -85,9 +84,9 @@ for name in producers consumers mixed; do
     for store in "${stores[@]}"; do
         serve "$store"
         fill "$name" http://127.0.0.1:18888
-        before=$(cpu_ticks)
+        before=$(cpu_ticks "$server_pid")
         load "$name" http://127.0.0.1:18888 "$work/out.txt"
-        after=$(cpu_ticks)
+        after=$(cpu_ticks "$server_pid")
         requests=$(awk '$1=="total"{print $2}' "$work/out.txt")
         cpu=$(python3 -c "print(round(($after - $before) / $(getconf CLK_TCK) / max($requests, 1) * 1e6))")
         row "$name" "zaqar-server, $store" "$work/out.txt" "$bare" "$cpu"

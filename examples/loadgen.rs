@@ -83,14 +83,7 @@ async fn prefill(args: &Args, n: usize) {
             let args = args.clone();
             tokio::spawn(async move {
                 let w = Worker::new(&args);
-                let body = Value::String("x".repeat(args.body_bytes));
-                let batch: Vec<NewMessage> = (0..10)
-                    .map(|_| NewMessage {
-                        body: body.clone(),
-                        ttl: Some(3600),
-                        delay: None,
-                    })
-                    .collect();
+                let batch = messages(&args, 10);
                 for _ in (t..posts).step_by(8) {
                     if let Err(e) = w.next().post(&args.queue, &batch).await {
                         eprintln!("loadgen: prefill: {e}");
@@ -169,16 +162,21 @@ async fn timed<T>(
     }
 }
 
-async fn producer(args: Args, deadline: Instant) -> Stats {
-    let w = Worker::new(&args);
-    let mut stats = Stats::new();
+/// `count` messages of `body_bytes` each, living an hour.
+fn messages(args: &Args, count: usize) -> Vec<NewMessage> {
     let body = Value::String("x".repeat(args.body_bytes));
-    let batch: Vec<NewMessage> = (0..args.batch)
+    (0..count)
         .map(|_| NewMessage {
             ttl: Some(3600),
             ..NewMessage::new(body.clone())
         })
-        .collect();
+        .collect()
+}
+
+async fn producer(args: Args, deadline: Instant) -> Stats {
+    let w = Worker::new(&args);
+    let mut stats = Stats::new();
+    let batch = messages(&args, args.batch);
     while Instant::now() < deadline {
         timed(&mut stats, "post", w.next().post(&args.queue, &batch)).await;
     }

@@ -289,15 +289,7 @@ async fn a_token_decides_the_project_and_the_roles() {
 }
 
 async fn project_id(ks: &str, admin: &str, name: &str) -> String {
-    let v: Value = reqwest::Client::new()
-        .get(format!("{ks}/projects?name={name}"))
-        .header("X-Auth-Token", admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = keystone_get(ks, admin, &format!("/projects?name={name}")).await;
     v["projects"][0]["id"].as_str().unwrap().to_owned()
 }
 
