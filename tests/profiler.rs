@@ -232,7 +232,36 @@ async fn span_tree_of_post_list_claim_and_delete() {
         None,
         "a read is no batch"
     );
-    assert_eq!(spans.len(), 3 + statements.len(), "{:?}", names(&spans));
+    // Each write's batch has a span of its own, the transaction, under the first traced
+    // request it served (this one); the statement links to it, the link saying the batch's
+    // size and the wait. A read has none.
+    assert!(children(&spans, statements[0]).is_empty());
+    assert!(statements[0].links.is_empty());
+    for write in &statements[1..] {
+        let batch = children(&spans, write);
+        assert_eq!(batch.len(), 1, "{:?}", names(&spans));
+        let batch = batch[0];
+        assert_eq!(batch.name, "SQL BATCH");
+        assert_eq!(attr(batch, "db.system").as_deref(), Some("sqlite"));
+        assert_eq!(attr(batch, "zaqar.batch.size").as_deref(), Some("1"));
+        assert_eq!(attr(batch, "zaqar.batch.traced").as_deref(), Some("1"));
+        assert!(batch.links.is_empty(), "no other traced request in it");
+        assert_eq!(write.links.len(), 1, "{}", write.name);
+        let link = &write.links.links[0];
+        assert_eq!(link.span_context, batch.span_context);
+        let link_attr = |key: &str| {
+            link.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(link_attr("zaqar.batch.size").as_deref(), Some("1"));
+        assert_eq!(
+            link_attr("zaqar.batch.wait_us"),
+            attr(write, "zaqar.batch.wait_us")
+        );
+    }
+    assert_eq!(spans.len(), 3 + statements.len() + 2, "{:?}", names(&spans));
     for span in &spans {
         for kv in &span.attributes {
             let v = kv.value.to_string();
@@ -340,6 +369,51 @@ async fn span_tree_of_post_list_claim_and_delete() {
     }
 }
 
+/// A traced post committed together with untraced ones (the lane waits 100 ms for a batch
+/// to fill, so posts sent at once share one): it keeps its statement span and the batch's
+/// span, which says how many requests it served; the untraced ones export nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traced_write_in_a_batch_of_untraced_ones_keeps_its_spans() {
+    let _serial = SERIAL.lock().await;
+    let s = server(|c| c.storage.write_batch_wait_us = 100_000);
+    let api = s.api();
+    assert_eq!(api.put("/v2/queues/mixed", None).await.status, 201);
+    let before = exporter().get_finished_spans().unwrap().len();
+    let base = "12121212-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let post = json!({"messages": [{"body": "b"}]});
+    let untraced = (0..6).map(|_| api.post("/v2/queues/mixed/messages", post.clone()));
+    let traced = api.send(signed_json(
+        &api,
+        reqwest::Method::POST,
+        "/v2/queues/mixed/messages",
+        base,
+        base,
+        &post,
+    ));
+    // The untraced ones first: the batch's first job is not the traced one.
+    let (untraced, traced) =
+        futures_util::future::join(futures_util::future::join_all(untraced), traced).await;
+    assert_eq!(traced.status, 201);
+    assert!(untraced.iter().all(|r| r.status == 201));
+
+    let spans = spans_of(&hex(base), has_http);
+    let insert = one(&spans, "SQL INSERT");
+    let batch = one(&spans, "SQL BATCH");
+    assert_eq!(batch.parent_span_id, insert.span_context.span_id());
+    assert_eq!(insert.links.len(), 1);
+    assert_eq!(insert.links.links[0].span_context, batch.span_context);
+    let size: u64 = attr(batch, "zaqar.batch.size").unwrap().parse().unwrap();
+    assert!(size > 1, "the batch served the untraced posts too: {size}");
+    assert_eq!(attr(insert, "zaqar.batch.size"), Some(size.to_string()));
+    assert_eq!(attr(batch, "zaqar.batch.traced").as_deref(), Some("1"));
+    let exported = exporter().get_finished_spans().unwrap().len() - before;
+    assert_eq!(
+        exported,
+        spans.len(),
+        "only the traced request exported spans"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_mark_the_hops() {
     let _serial = SERIAL.lock().await;
@@ -440,6 +514,29 @@ async fn switched_off_layers_vanish_and_the_rest_stays_connected() {
         assert!(spans
             .iter()
             .all(|s| s.span_context.trace_id().to_string() == hex(base)));
+        if i == 2 {
+            // A write, with the SQL spans off: no statement span and no batch span (which
+            // would otherwise hang under the hop).
+            let write = "78787878-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+            let r = api
+                .send(signed_json(
+                    &api,
+                    reqwest::Method::POST,
+                    "/v2/queues/q/messages",
+                    write,
+                    write,
+                    json!({"messages": [{"body": 1}]}),
+                ))
+                .await;
+            assert_eq!(r.status, 201);
+            let spans = spans_of(&hex(write), has_http);
+            one(&spans, "SqlStore PostMessages");
+            assert!(
+                spans.iter().all(|s| !s.name.starts_with("SQL ")),
+                "{:?}",
+                names(&spans)
+            );
+        }
     }
 }
 

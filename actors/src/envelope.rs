@@ -21,6 +21,9 @@ use actix::Message;
 use crate::error::StorageError;
 use crate::model::QueueId;
 
+mod batch;
+
+pub use batch::{record_batch, BatchInfo, BatchSpan, JobTrace};
 #[cfg(feature = "profiler")]
 pub use traced::{
     current, scope, start_span, take_root_trace_id, Layers, TraceCtx, DB_TARGET, HOP_TARGET,
@@ -152,11 +155,7 @@ pub async fn db_call<T>(
     #[cfg(feature = "profiler")]
     if let Some(ctx) = current() {
         use tracing::Instrument;
-        let on = match system.layer {
-            DbLayer::Sql => ctx.layers.sql,
-            DbLayer::Redis => ctx.layers.redis,
-            DbLayer::MongoDb => ctx.layers.mongodb,
-        };
+        let on = ctx.layers.on(system.layer);
         let (db_system, prefix) = (system.system, system.prefix);
         if on {
             let name = statement
@@ -179,19 +178,6 @@ pub async fn db_call<T>(
         }
     }
     run.await
-}
-
-/// Records on the current command span (inside [`db_call`]) the batch its statement was
-/// committed in.
-pub fn record_batch(size: usize, waited: std::time::Duration) {
-    #[cfg(feature = "profiler")]
-    {
-        let span = tracing::Span::current();
-        span.record("zaqar.batch.size", size as u64);
-        span.record("zaqar.batch.wait_us", waited.as_micros() as u64);
-    }
-    #[cfg(not(feature = "profiler"))]
-    let _ = (size, waited);
 }
 
 /// Runs a handler's work under its hop (span entered, context ambient) and records the
@@ -240,6 +226,17 @@ mod traced {
         pub sql: bool,
         pub redis: bool,
         pub mongodb: bool,
+    }
+
+    impl Layers {
+        /// Whether a database's command spans are on.
+        pub fn on(&self, layer: super::DbLayer) -> bool {
+            match layer {
+                super::DbLayer::Sql => self.sql,
+                super::DbLayer::Redis => self.redis,
+                super::DbLayer::MongoDb => self.mongodb,
+            }
+        }
     }
 
     impl Default for Layers {

@@ -11,6 +11,12 @@ use tracing_subscriber::EnvFilter;
 use zaqar::{Config, Running};
 use zaqar_actors::Clock;
 
+/// Requests allocate and free many small buffers, across threads; mimalloc's thread-local
+/// free lists cost a fraction of glibc's (BENCHMARKS.md "Writes": malloc and free were a
+/// tenth of the server's CPU under a posting load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "zaqar-server",

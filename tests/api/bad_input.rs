@@ -121,6 +121,12 @@ async fn bodies() {
         (json!({"messages": {}}), "Invalid request body", "Document type not supported."),
         (json!({"messages": null}), "Invalid request body", "Document type not supported."),
         (json!(5), "Invalid request body", "Request body could not be parsed."),
+        // A message that is not an object (Zaqar 23 answers these 500: `doc['ttl']` of a
+        // list or a string); an array is never read as its fields in order.
+        (json!({"messages": [[60, 0, "x"]]}), "Invalid request body",
+            "Each message must be a JSON object."),
+        (json!({"messages": [{"body": 1}, "x"]}), "Invalid request body",
+            "Each message must be a JSON object."),
     ];
     for (body, title, description) in cases {
         let r = api.post(m, body).await;

@@ -46,7 +46,8 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 #[cfg(feature = "profiler")]
-use crate::envelope::{db_call, DbLayer, DbSystem};
+use crate::envelope::db_call;
+use crate::envelope::{DbLayer, DbSystem};
 use crate::error::{Result, StorageError};
 use crate::model::{
     Claim, ListFilter, Message, MessageMarker, Metadata, NewMessage, QueueDefaults, QueueEntry,
@@ -59,7 +60,6 @@ use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
 
 /// The command spans of each SQL database (`SQL INSERT`, `db.system` sqlite or postgresql).
-#[cfg(feature = "profiler")]
 const SQLITE_SPANS: DbSystem = DbSystem {
     system: "sqlite",
     prefix: "SQL",

@@ -19,11 +19,12 @@ use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use rusqlite::types::{Value as Cell, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value as Cell, ValueRef};
 use sea_orm::sea_query::ValueType;
 use sea_orm::Value;
 use tokio::sync::oneshot;
 
+use crate::envelope::{BatchInfo, BatchSpan, JobTrace};
 use crate::error::{Result, StorageError};
 
 /// Bounds of a batch: `[storage] write_batch_max` and `write_batch_wait_us`.
@@ -86,21 +87,13 @@ impl Row {
     }
 }
 
-/// What a batch tells each of its jobs, besides the job's own answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchInfo {
-    /// Jobs committed together with this one.
-    pub jobs: usize,
-    /// How long the job waited in the lane before its batch began.
-    pub waited: Duration,
-}
-
 type Answer = std::result::Result<(Vec<Found>, BatchInfo), rusqlite::Error>;
 
 struct Job {
     stmts: Vec<Stmt>,
     queued: Instant,
     reply: oneshot::Sender<Answer>,
+    trace: JobTrace,
 }
 
 /// The sending side; the thread ends when the lane is dropped.
@@ -122,13 +115,15 @@ impl Lane {
         Ok(Self { jobs })
     }
 
-    /// Runs `stmts` in the next batch; what each found once the batch has committed.
+    /// Runs `stmts` in the next batch; what each found once the batch has committed. Called
+    /// inside the statement's span, when the request is traced: the batch's span links to it.
     pub async fn run(&self, stmts: Vec<Stmt>) -> Result<(Vec<Found>, BatchInfo)> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             stmts,
             queued: Instant::now(),
             reply,
+            trace: JobTrace::capture(super::SQLITE_SPANS),
         };
         match self.jobs.try_send(job) {
             Ok(()) => {}
@@ -164,28 +159,33 @@ fn connect(path: &Path, full: bool) -> rusqlite::Result<rusqlite::Connection> {
 /// The lane's thread: takes a batch, runs it, answers it, until the lane is dropped.
 fn serve(mut conn: rusqlite::Connection, rx: Receiver<Job>, limits: BatchLimits) {
     while let Some(batch) = take(&rx, limits) {
+        let span = BatchSpan::open(super::SQLITE_SPANS, batch.iter().map(|job| &job.trace));
         let started = Instant::now();
         let jobs = batch.len();
-        let info = |job: &Job| BatchInfo {
-            jobs,
-            waited: started.saturating_duration_since(job.queued),
-        };
-        match run_batch(&mut conn, &batch) {
+        let waited = |job: &Job| started.saturating_duration_since(job.queued);
+        match span.in_scope(|| run_batch(&mut conn, &batch)) {
             Ok(found) => {
-                for (job, found) in batch.into_iter().zip(found) {
-                    let info = info(&job);
+                let infos: Vec<BatchInfo> = batch
+                    .iter()
+                    .map(|job| span.info(jobs, waited(job)))
+                    .collect();
+                // The batch's span ends before any of its requests is answered (and so
+                // before their own spans end).
+                span.end();
+                for ((job, found), info) in batch.into_iter().zip(found).zip(infos) {
                     let _ = job.reply.send(Ok((found, info)));
                 }
             }
             // One job's failure (or the commit's): each job alone, for its own answer.
             Err(_) => {
+                span.failed();
+                span.end();
                 for job in batch {
-                    let alone = BatchInfo {
-                        jobs: 1,
-                        ..info(&job)
-                    };
-                    let answer = run_batch(&mut conn, std::slice::from_ref(&job))
-                        .map(|mut found| (found.remove(0), alone));
+                    let alone = BatchSpan::open(super::SQLITE_SPANS, [&job.trace].into_iter());
+                    let answer = alone
+                        .in_scope(|| run_batch(&mut conn, std::slice::from_ref(&job)))
+                        .map(|mut found| (found.remove(0), alone.info(1, waited(&job))));
+                    alone.end();
                     let _ = job.reply.send(answer);
                 }
             }
@@ -260,26 +260,32 @@ fn execute(txn: &rusqlite::Transaction<'_>, stmt: &Stmt) -> rusqlite::Result<Fou
     Ok(Found::Rows(out))
 }
 
-/// A bound value, for the types the SQL store binds.
-fn cell(v: &Value) -> rusqlite::Result<Cell> {
+/// A bound value, for the types the SQL store binds; text and blobs (message bodies) are
+/// bound where they are, not copied.
+fn cell(v: &Value) -> rusqlite::Result<ToSqlOutput<'_>> {
     let unsupported =
         || rusqlite::Error::ToSqlConversionFailure(format!("no SQLite binding for {v:?}").into());
+    let int = |i: Option<i64>| ToSqlOutput::Owned(i.map_or(Cell::Null, Cell::Integer));
     Ok(match v {
-        Value::Bool(b) => b.map_or(Cell::Null, |b| Cell::Integer(b.into())),
-        Value::TinyInt(i) => i.map_or(Cell::Null, |i| Cell::Integer(i.into())),
-        Value::SmallInt(i) => i.map_or(Cell::Null, |i| Cell::Integer(i.into())),
-        Value::Int(i) => i.map_or(Cell::Null, |i| Cell::Integer(i.into())),
-        Value::BigInt(i) => i.map_or(Cell::Null, Cell::Integer),
-        Value::Unsigned(i) => i.map_or(Cell::Null, |i| Cell::Integer(i.into())),
+        Value::Bool(b) => int(b.map(i64::from)),
+        Value::TinyInt(i) => int(i.map(i64::from)),
+        Value::SmallInt(i) => int(i.map(i64::from)),
+        Value::Int(i) => int(i.map(i64::from)),
+        Value::BigInt(i) => int(*i),
+        Value::Unsigned(i) => int(i.map(i64::from)),
         Value::BigUnsigned(i) => match i {
-            None => Cell::Null,
-            Some(i) => {
-                Cell::Integer(<i64 as TryFrom<u64>>::try_from(*i).map_err(|_| unsupported())?)
-            }
+            None => int(None),
+            Some(i) => int(Some(
+                <i64 as TryFrom<u64>>::try_from(*i).map_err(|_| unsupported())?,
+            )),
         },
-        Value::Double(d) => d.map_or(Cell::Null, Cell::Real),
-        Value::String(s) => s.as_ref().map_or(Cell::Null, |s| Cell::Text(s.clone())),
-        Value::Bytes(b) => b.as_ref().map_or(Cell::Null, |b| Cell::Blob(b.clone())),
+        Value::Double(d) => ToSqlOutput::Owned(d.map_or(Cell::Null, Cell::Real)),
+        Value::String(s) => s.as_ref().map_or(ToSqlOutput::Owned(Cell::Null), |s| {
+            ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+        }),
+        Value::Bytes(b) => b.as_ref().map_or(ToSqlOutput::Owned(Cell::Null), |b| {
+            ToSqlOutput::Borrowed(ValueRef::Blob(b))
+        }),
         _ => return Err(unsupported()),
     })
 }

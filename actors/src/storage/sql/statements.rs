@@ -115,7 +115,7 @@ impl SqlStore {
             bounded(self.command_timeout, "SQL statement", async {
                 let run = async {
                     let (found, batch) = lane.run(stmts).await?;
-                    crate::envelope::record_batch(batch.jobs, batch.waited);
+                    crate::envelope::record_batch(&batch);
                     Ok(found)
                 };
                 self.traced(name, run).await
