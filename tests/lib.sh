@@ -52,6 +52,9 @@ start_postgres() {
     local pids="\$(head -n 1 $PG_DIR/data/postmaster.pid) \$(pgrep -P \$(head -n 1 $PG_DIR/data/postmaster.pid) | tr '\\n' ' ')"
     PG_FREEZE_CMD="kill -STOP $pids"
     PG_THAW_CMD="kill -CONT $pids"
+    # For the crash test: SIGKILL to the postmaster and every backend (a crash; the restart
+    # replays the WAL), then PG_START_CMD.
+    PG_KILL_CMD="pid=\$(head -n 1 $PG_DIR/data/postmaster.pid); kill -KILL $pids; while kill -0 \$pid 2>/dev/null; do sleep 0.05; done"
 }
 _as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop_postgres() {
@@ -73,9 +76,15 @@ start_redis() {
     port=$(free_port)
     local aof=(--appendonly no)
     [ -n "${REDIS_APPENDFSYNC:-}" ] && aof=(--appendonly yes --appendfsync "$REDIS_APPENDFSYNC")
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" --save "" "${aof[@]}" \
-        --daemonize yes --pidfile "$REDIS_DIR/redis.pid" >/dev/null || return 1
+    local args="--port $port --bind 127.0.0.1 --dir $REDIS_DIR --save '' ${aof[*]} --daemonize yes --pidfile $REDIS_DIR/redis.pid"
+    eval "redis-server $args" >/dev/null || return 1
     wait_port "$port" || return 1
+    # For the crash test: SIGKILL, and the same server started again on its files.
+    REDIS_KILL_CMD="pid=\$(cat $REDIS_DIR/redis.pid); kill -KILL \$pid; while kill -0 \$pid 2>/dev/null; do sleep 0.05; done"
+    REDIS_START_CMD="redis-server $args >/dev/null && python3 -c 'import socket, time
+for _ in range(100):
+    try: socket.create_connection((\"127.0.0.1\", $port)).close(); break
+    except OSError: time.sleep(0.1)'"
     REDIS_URI="redis://127.0.0.1:$port/0"
     REDIS_VERSION=$(redis-server --version | cut -d' ' -f3)
 }

@@ -99,6 +99,18 @@ unset ZAQAR_TEST_REDIS_URI ZAQAR_TEST_MONGO_URI ZAQAR_TEST_REDIS_SERVER
 stop_postgres
 stop_redis
 stop_mongo
+
+# The crash test again, the database killed with the server (SIGKILL to both, under a
+# posting load): PostgreSQL with fsync on, Redis with appendfsync always.
+step "crash: server and database killed (PostgreSQL fsync = on, Redis appendfsync = always)"
+PG_FSYNC=on need "PostgreSQL (fsync on)" start_postgres
+ZAQAR_TEST_CRASH_STORE="$PG_URI" ZAQAR_TEST_CRASH_KILL="$PG_KILL_CMD" ZAQAR_TEST_CRASH_START="$PG_START_CMD" \
+    cargo test --test crash database_killed
+stop_postgres
+REDIS_APPENDFSYNC=always need "Redis (appendfsync always)" start_redis
+ZAQAR_TEST_CRASH_STORE="$REDIS_URI" ZAQAR_TEST_CRASH_KILL="$REDIS_KILL_CMD" ZAQAR_TEST_CRASH_START="$REDIS_START_CMD" \
+    cargo test --test crash database_killed
+stop_redis
 trap - EXIT
 
 step "profiling end to end (osprofiler -> zaqar-server -> OTLP -> Phoenix)"
