@@ -1,4 +1,5 @@
-//! The Redis backend: the redis crate over a bb8 pool of multiplexed connections.
+//! The Redis backend: the redis crate over a bb8 pool of multiplexed connections, shared by
+//! the requests in flight so that their scripts go out as one pipeline ([`connections`]).
 //!
 //! Every operation that reads and then writes runs as one Lua script (loaded once, called by
 //! SHA; `redis::Script` falls back to EVAL after a restart), so it is atomic: a message is
@@ -19,6 +20,7 @@
 //! - [`layout`]: the version of the key layout, and the upgrade from layout 1.
 
 mod claims;
+mod connections;
 pub mod control;
 pub mod layout;
 mod messages;
@@ -29,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bb8_redis::RedisConnectionManager;
 use redis::{FromRedisValue, Script, ToRedisArgs};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -151,7 +152,7 @@ pub struct RedisOptions {
 
 pub struct RedisStore {
     /// Multiplexed connections: each carries many requests at once.
-    pool: bb8::Pool<RedisConnectionManager>,
+    pool: connections::Pool,
     clock: Clock,
     defaults: QueueDefaults,
     timeout: Duration,
@@ -225,13 +226,10 @@ impl RedisStore {
         clock: Clock,
         defaults: QueueDefaults,
     ) -> Result<Self> {
-        let manager = RedisConnectionManager::new(opts.uri.as_str()).map_err(unavailable)?;
+        let manager = connections::Manager::new(opts.uri.as_str()).map_err(unavailable)?;
         // Connections are made on demand: a Redis that is down when the server starts costs
         // its queues a 503 until it is up, not the start.
-        let pool = bb8::Pool::builder()
-            .max_size(opts.pool_size.max(1))
-            .connection_timeout(opts.timeout)
-            .build_unchecked(manager);
+        let pool = connections::pool(manager, opts.pool_size, opts.timeout);
         let store = Self {
             pool,
             clock,
@@ -297,10 +295,9 @@ impl RedisStore {
         invocation.arg(args);
         let run = async {
             let mut conn = self.pool.get().await.map_err(unavailable)?;
-            invocation
-                .invoke_async::<T>(&mut *conn)
-                .await
-                .map_err(unavailable)
+            let answer = invocation.invoke_async::<T>(&mut conn.redis).await;
+            conn.note(&answer);
+            answer.map_err(unavailable)
         };
         let run = self.reach.guard(bounded(self.timeout, name, run));
         db_call(REDIS_SPANS, "EVALSHA", Some(name), run).await
@@ -321,7 +318,9 @@ impl RedisStore {
     ) -> Result<T> {
         let run = async {
             let mut conn = self.pool.get().await.map_err(unavailable)?;
-            cmd.query_async::<T>(&mut *conn).await.map_err(unavailable)
+            let answer = cmd.query_async::<T>(&mut conn.redis).await;
+            conn.note(&answer);
+            answer.map_err(unavailable)
         };
         let run = self.reach.guard(bounded(self.timeout, name, run));
         db_call(REDIS_SPANS, name, Some(name), run).await

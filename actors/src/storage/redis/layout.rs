@@ -255,9 +255,9 @@ impl RedisStore {
     async fn raw_pipe(&self, pipe: redis::Pipeline) -> Result<()> {
         let run = async {
             let mut conn = self.pool.get().await.map_err(unavailable)?;
-            pipe.query_async::<()>(&mut *conn)
-                .await
-                .map_err(unavailable)
+            let answer = pipe.query_async::<()>(&mut conn.redis).await;
+            conn.note(&answer);
+            answer.map_err(unavailable)
         };
         crate::storage::bounded(self.timeout, "upgrade", run).await
     }
