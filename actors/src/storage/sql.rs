@@ -176,6 +176,10 @@ impl SqlStore {
                 .min_connections(1)
                 .acquire_timeout(opts.acquire_timeout)
                 .connect_timeout(opts.acquire_timeout)
+                // sea-orm's default pings every connection it hands out: a second round trip
+                // per statement. Only a connection idle long enough to have been dropped on
+                // the way is pinged; one that fails in use is closed by sqlx.
+                .test_before_acquire_if_idle_for(Duration::from_secs(5))
                 .sqlx_logging(false);
             co.map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(SqliteJournalMode::Wal)
