@@ -1026,6 +1026,26 @@ mod tests {
     }
 
     #[test]
+    fn write_batch_bounds_are_checked() {
+        let checked = |toml: &str| Config::parse(toml).unwrap().validate();
+        let c =
+            Config::parse("[storage]\nwrite_batch_max = 16\nwrite_batch_wait_us = 500\n").unwrap();
+        assert_eq!(
+            (c.storage.write_batch_max, c.storage.write_batch_wait_us),
+            (16, 500)
+        );
+        assert!(c.validate().is_ok());
+        let err = checked("[storage]\nwrite_batch_max = 0\n").unwrap_err();
+        assert!(err.to_string().contains("storage.write_batch_max"), "{err}");
+        let err = checked("[storage]\nwrite_batch_wait_us = 100001\n").unwrap_err();
+        assert!(
+            err.to_string().contains("storage.write_batch_wait_us"),
+            "{err}"
+        );
+        assert!(checked("[storage]\nwrite_batch_wait_us = 100000\n").is_ok());
+    }
+
+    #[test]
     fn hmac_keys_as_list_or_string_and_never_debug_printed() {
         let c = Config::parse("[profiler]\nhmac_keys = \"a, p@ss w0rd! ,,c\"\n").unwrap();
         let keys: Vec<_> = c
