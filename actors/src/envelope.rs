@@ -23,7 +23,7 @@ use crate::model::QueueId;
 
 mod batch;
 
-pub use batch::{record_batch, BatchInfo, BatchSpan, JobTrace};
+pub use batch::{record_batch, BatchContext, BatchInfo, BatchSpan, JobTrace};
 #[cfg(feature = "profiler")]
 pub use traced::{
     current, scope, start_span, take_root_trace_id, Layers, TraceCtx, DB_TARGET, HOP_TARGET,

@@ -118,11 +118,9 @@ impl BatchSpan {
     /// Ends the span (before the batch's requests are answered, so before their spans end).
     pub fn end(self) {}
 
-    /// What a job of `jobs` that waited `waited` is told of this batch.
-    pub fn info(&self, jobs: usize, waited: Duration) -> BatchInfo {
-        BatchInfo {
-            jobs,
-            waited,
+    /// What the jobs of this batch are told of it (its span's context, taken once).
+    pub fn info(&self) -> BatchContext {
+        BatchContext {
             #[cfg(feature = "profiler")]
             span: {
                 use opentelemetry::trace::TraceContextExt;
@@ -130,6 +128,25 @@ impl BatchSpan {
                 (!self.span.is_disabled())
                     .then(|| self.span.context().span().span_context().clone())
             },
+        }
+    }
+}
+
+/// A batch as its jobs see it, from which each job's [`BatchInfo`] is made.
+#[derive(Clone, Debug)]
+pub struct BatchContext {
+    #[cfg(feature = "profiler")]
+    span: Option<opentelemetry::trace::SpanContext>,
+}
+
+impl BatchContext {
+    /// What a job of `jobs` that waited `waited` is told of this batch.
+    pub fn of(&self, jobs: usize, waited: Duration) -> BatchInfo {
+        BatchInfo {
+            jobs,
+            waited,
+            #[cfg(feature = "profiler")]
+            span: self.span.clone(),
         }
     }
 }

@@ -180,3 +180,64 @@ async fn a_purge_keeps_what_a_live_claim_holds() {
         ids(&left)
     );
 }
+
+/// PostgreSQL: looking for a claim's messages reads its own queue's rows only, however many
+/// older messages another project holds (no tenant slows another). Checked on the generic
+/// plan, the one a prepared statement gets after its first executions: with a primary key
+/// on `seq` alone it walked every older message of every queue in `seq` order.
+#[tokio::test]
+async fn postgres_claims_read_only_their_own_queue() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let Some(uri) = std::env::var("ZAQAR_CONTRACT_STORE")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    else {
+        return;
+    };
+    let busy = Fixture::new().await;
+    let backlog: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+    let backlog: Vec<&str> = backlog.iter().map(String::as_str).collect();
+    busy.post(&busy.queue("backlog"), &backlog).await;
+    let f = Fixture::new().await;
+    let q = f.queue("small");
+    f.post(&q, &["1"]).await;
+
+    let mut opts = sea_orm::ConnectOptions::new(uri);
+    opts.max_connections(1);
+    let db = sea_orm::Database::connect(opts).await.unwrap();
+    db.execute_unprepared("ANALYZE messages").await.unwrap();
+    db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    // The claim's search, as claims.rs writes it.
+    db.execute_unprepared(
+        "PREPARE claimable(text, text, bigint) AS SELECT seq FROM messages
+         WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
+         AND visible_at <= $3 ORDER BY seq LIMIT 10 FOR UPDATE SKIP LOCKED",
+    )
+    .await
+    .unwrap();
+    let now = f.clock.now_ms();
+    let plan: Vec<String> = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE claimable('{}', 'small', {now})",
+                f.project
+            ),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index(0).unwrap())
+        .collect();
+    db.execute_unprepared("DEALLOCATE claimable").await.unwrap();
+    let plan = plan.join("\n");
+    let removed: u64 = plan
+        .lines()
+        .filter_map(|l| l.split("Rows Removed by Filter:").nth(1))
+        .map(|n| n.trim().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(removed, 0, "the claim read other queues' rows:\n{plan}");
+    assert!(plan.contains("rows=1 "), "{plan}");
+}

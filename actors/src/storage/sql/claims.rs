@@ -22,7 +22,7 @@ impl ClaimStore for SqlStore {
             "UPDATE messages SET claim_id = $1, claim_expires = $2, claim_ttl = $3,
                 claim_created = $4, claim_count = claim_count + 1,
                 expires = {greatest}(expires, $5)
-             WHERE seq IN (
+             WHERE project = $6 AND queue = $7 AND seq IN (
                 SELECT seq FROM messages
                 WHERE project = $6 AND queue = $7 AND expires > $4 AND claim_expires <= $4
                 AND visible_at <= $4 ORDER BY seq LIMIT {limit}{lock})

@@ -165,9 +165,10 @@ fn serve(mut conn: rusqlite::Connection, rx: Receiver<Job>, limits: BatchLimits)
         let waited = |job: &Job| started.saturating_duration_since(job.queued);
         match span.in_scope(|| run_batch(&mut conn, &batch)) {
             Ok(found) => {
+                let context = span.info();
                 let infos: Vec<BatchInfo> = batch
                     .iter()
-                    .map(|job| span.info(jobs, waited(job)))
+                    .map(|job| context.of(jobs, waited(job)))
                     .collect();
                 // The batch's span ends before any of its requests is answered (and so
                 // before their own spans end).
@@ -184,7 +185,7 @@ fn serve(mut conn: rusqlite::Connection, rx: Receiver<Job>, limits: BatchLimits)
                     let alone = BatchSpan::open(super::SQLITE_SPANS, [&job.trace].into_iter());
                     let answer = alone
                         .in_scope(|| run_batch(&mut conn, std::slice::from_ref(&job)))
-                        .map(|mut found| (found.remove(0), alone.info(1, waited(&job))));
+                        .map(|mut found| (found.remove(0), alone.info().of(1, waited(&job))));
                     alone.end();
                     let _ = job.reply.send(answer);
                 }

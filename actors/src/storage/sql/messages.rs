@@ -216,7 +216,7 @@ impl MessageStore for SqlStore {
         let now = self.clock.now_ms();
         let (p, n) = q(queue);
         let sql = format!(
-            "DELETE FROM messages WHERE seq IN (
+            "DELETE FROM messages WHERE project = $1 AND queue = $2 AND seq IN (
                 SELECT seq FROM messages
                 WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
                 AND visible_at <= $3 ORDER BY seq LIMIT {limit}{})

@@ -10,6 +10,15 @@
 //! is one UPDATE and a claim exists exactly while a live message holds it.
 //!
 //! Migration 2 adds the control store's tables (pools, flavors, catalogue).
+//!
+//! Migration 3 (PostgreSQL only) makes the primary key `(project, queue, seq)` and drops
+//! the separate `messages_queue` index: with a key on `seq` alone, PostgreSQL planned a
+//! claim's `ORDER BY seq LIMIT n` (a generic plan, as prepared statements get) as a walk of
+//! that key in `seq` order, filtering out every older message of every other queue first, so
+//! one project's backlog slowed another's claims (100 ms per claim behind 48,000 messages).
+//! With no index that orders by `seq` alone, every ordered read of a queue walks that
+//! queue's own entries. SQLite keeps `seq` as its rowid (its planner picks the queue's
+//! index for these statements).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
@@ -66,6 +75,14 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         sqlite: CONTROL_V2,
         postgres: CONTROL_V2,
+    },
+    Migration {
+        sqlite: &[],
+        postgres: &[
+            "ALTER TABLE messages DROP CONSTRAINT messages_pkey,
+                ADD CONSTRAINT messages_pkey PRIMARY KEY (project, queue, seq)",
+            "DROP INDEX IF EXISTS messages_queue",
+        ],
     },
 ];
 
