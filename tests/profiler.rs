@@ -414,6 +414,52 @@ async fn a_traced_write_in_a_batch_of_untraced_ones_keeps_its_spans() {
     );
 }
 
+/// PostgreSQL's posts go in with other requests' (storage/sql/posts.rs): a traced post's
+/// statement has its `SQL BATCH` child (the multi-row INSERT it was part of), linked, with
+/// the batch's size and this request's wait. Needs `ZAQAR_TEST_PG_URI` (tests/run.sh sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_posts_batch_spans() {
+    let Ok(uri) = std::env::var("ZAQAR_TEST_PG_URI") else {
+        eprintln!("not run: set ZAQAR_TEST_PG_URI=postgres://... (tests/run.sh does)");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let s = server(move |c| c.storage.message_store = uri);
+    let api = s.api();
+    let base = "edededed-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed_json(
+            &api,
+            reqwest::Method::POST,
+            "/v2/queues/pg-batch/messages",
+            base,
+            base,
+            json!({"messages": [{"body": 1}]}),
+        ))
+        .await;
+    assert_eq!(r.status, 201);
+    let spans = spans_of(&hex(base), has_http);
+    let insert = spans
+        .iter()
+        .find(|s| {
+            s.name == "SQL INSERT"
+                && attr(s, "db.statement").is_some_and(|t| t.starts_with("INSERT INTO messages"))
+        })
+        .unwrap_or_else(|| panic!("no post INSERT: {:?}", names(&spans)));
+    assert_eq!(attr(insert, "db.system").as_deref(), Some("postgresql"));
+    let batch = one(&spans, "SQL BATCH");
+    assert_eq!(batch.parent_span_id, insert.span_context.span_id());
+    assert_eq!(attr(batch, "db.system").as_deref(), Some("postgresql"));
+    assert_eq!(attr(batch, "zaqar.batch.traced").as_deref(), Some("1"));
+    assert_eq!(insert.links.len(), 1);
+    assert_eq!(insert.links.links[0].span_context, batch.span_context);
+    assert_eq!(
+        attr(insert, "zaqar.batch.size"),
+        attr(batch, "zaqar.batch.size")
+    );
+    assert!(attr(insert, "zaqar.batch.wait_us").is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_mark_the_hops() {
     let _serial = SERIAL.lock().await;

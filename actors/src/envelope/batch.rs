@@ -109,6 +109,14 @@ impl BatchSpan {
         run()
     }
 
+    /// Runs `statement` (the batch's, awaited elsewhere than the requests') inside the span.
+    pub async fn run<F: std::future::Future>(&self, statement: F) -> F::Output {
+        #[cfg(feature = "profiler")]
+        return tracing::Instrument::instrument(statement, self.span.clone()).await;
+        #[cfg(not(feature = "profiler"))]
+        statement.await
+    }
+
     /// Marks the batch failed (its jobs are then run one by one, each in a batch of its own).
     pub fn failed(&self) {
         #[cfg(feature = "profiler")]

@@ -5,7 +5,8 @@
 //! `UPDATE ... WHERE seq IN (SELECT ... LIMIT n) RETURNING` for a claim), so SQLite never
 //! holds its write lock across round trips and PostgreSQL needs no explicit transaction;
 //! on PostgreSQL the claim's inner SELECT adds `FOR UPDATE SKIP LOCKED` so concurrent
-//! claimers take different messages instead of queueing on the same rows.
+//! claimers take different messages instead of queueing on the same rows (and is written
+//! `seq = ANY(ARRAY(...))`, evaluated once: [`SqlStore::picked`]).
 //!
 //! Page sizes go into the SQL text, not into bound parameters: SQLite re-prepares a
 //! statement whose `LIMIT` is a parameter every time a new value is bound, which cost a
@@ -18,6 +19,7 @@
 //! - [`control`]: the control store (pools, flavors, catalog) on the same database.
 //! - [`lane`]: SQLite's writes, on one connection and thread of their own, committed in
 //!   batches (group commit).
+//! - `posts`: PostgreSQL's posts, the rows of concurrent requests in one `INSERT`.
 //! - [`reserve`]: disk space kept aside so that a full disk can be freed by deleting.
 //! - `settings`: the cache of queues' settings that lets a post be one statement.
 
@@ -25,6 +27,7 @@ mod claims;
 pub mod control;
 pub mod lane;
 mod messages;
+mod posts;
 mod queues;
 pub mod reserve;
 pub mod schema;
@@ -66,7 +69,6 @@ const SQLITE_SPANS: DbSystem = DbSystem {
     layer: DbLayer::Sql,
     named_by_statement: false,
 };
-#[cfg(feature = "profiler")]
 const POSTGRES_SPANS: DbSystem = DbSystem {
     system: "postgresql",
     ..SQLITE_SPANS
@@ -95,7 +97,8 @@ pub struct SqlOptions {
     pub write_batch: lane::BatchLimits,
 }
 
-/// Writes that may wait in SQLite's lane; beyond, a write is answered 503 at once.
+/// Writes that may wait in SQLite's lane (posts in PostgreSQL's); beyond, a write is
+/// answered 503 at once.
 const LANE_CAPACITY: usize = 10_000;
 
 pub struct SqlStore {
@@ -118,6 +121,8 @@ pub struct SqlStore {
     settings: settings::SettingsCache,
     /// SQLite: where every write goes ([`lane`]); PostgreSQL writes through the pool.
     lane: Option<lane::Lane>,
+    /// PostgreSQL: where posts go (`posts`), gathered across requests.
+    posts: Option<posts::PostLane>,
 }
 
 /// Values bound per message row of a post.
@@ -208,7 +213,7 @@ impl SqlStore {
             None => None,
         };
         let store = Self {
-            db,
+            db: db.clone(),
             backend,
             clock,
             defaults,
@@ -221,6 +226,8 @@ impl SqlStore {
                 .and_then(|path| reserve::Reserve::new(path, opts.sqlite_disk_reserve)),
             settings: Default::default(),
             lane,
+            posts: (backend == DbBackend::Postgres)
+                .then(|| posts::PostLane::start(db.clone(), LANE_CAPACITY, opts.command_timeout)),
         };
         if let Some(reserve) = &store.reserve {
             let reserve = reserve.clone();
@@ -250,11 +257,15 @@ impl SqlStore {
         }
     }
 
-    /// Row locking for a SELECT that picks rows to update, where the backend has it.
-    fn skip_locked(&self) -> &'static str {
+    /// `seq` among the rows that `pick` (a SELECT of `seq`, ordered and limited) chooses
+    /// for a claim or a pop. PostgreSQL locks them (`FOR UPDATE SKIP LOCKED`, so concurrent
+    /// claimers take different rows) and must run `pick` once: written as `seq IN (pick)`,
+    /// its planner may rescan the subquery per row of the queue, and with SKIP LOCKED each
+    /// rescan can pick other rows (a claim of 2 took 3). `ARRAY(...)` is evaluated once.
+    fn picked(&self, pick: &str) -> String {
         match self.backend {
-            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-            _ => "",
+            DbBackend::Postgres => format!("seq = ANY(ARRAY({pick} FOR UPDATE SKIP LOCKED))"),
+            _ => format!("seq IN ({pick})"),
         }
     }
 

@@ -18,18 +18,18 @@ impl ClaimStore for SqlStore {
         // claim id is still not to be guessed.
         let id = Uuid::now_v7().to_string();
         let (p, n) = q(queue);
+        let picked = self.picked(&format!(
+            "SELECT seq FROM messages
+             WHERE project = $6 AND queue = $7 AND expires > $4 AND claim_expires <= $4
+             AND visible_at <= $4 ORDER BY seq LIMIT {limit}"
+        ));
         let sql = format!(
             "UPDATE messages SET claim_id = $1, claim_expires = $2, claim_ttl = $3,
                 claim_created = $4, claim_count = claim_count + 1,
                 expires = {greatest}(expires, $5)
-             WHERE project = $6 AND queue = $7 AND seq IN (
-                SELECT seq FROM messages
-                WHERE project = $6 AND queue = $7 AND expires > $4 AND claim_expires <= $4
-                AND visible_at <= $4 ORDER BY seq LIMIT {limit}{lock})
-             AND claim_expires <= $4
+             WHERE project = $6 AND queue = $7 AND {picked} AND claim_expires <= $4
              RETURNING {MESSAGE_COLUMNS}",
             greatest = self.greatest(),
-            lock = self.skip_locked(),
         );
         let rows = self
             .write_rows(

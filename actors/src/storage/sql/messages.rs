@@ -20,7 +20,7 @@ impl MessageStore for SqlStore {
         if known.is_none() && create {
             self.create_queue(queue, Metadata::new()).await?;
         }
-        let columns = "id, project, queue, client_id, body, ttl, created, expires, visible_at";
+        let columns = posts::COLUMNS;
         let mut ids = Vec::with_capacity(messages.len());
         let mut statements = Vec::with_capacity(messages.len().div_ceil(POST_CHUNK));
         let mut messages = messages.iter().peekable();
@@ -79,7 +79,13 @@ impl MessageStore for SqlStore {
             statements.push((sql, values));
         }
         let inserted = if let [(sql, values)] = &mut statements[..] {
-            self.exec(sql, std::mem::take(values)).await?
+            match &self.posts {
+                // A plain INSERT (the queue exists or was just made): with other requests'.
+                Some(lane) if create => {
+                    self.post_batched(lane, sql, std::mem::take(values)).await?
+                }
+                _ => self.exec(sql, std::mem::take(values)).await?,
+            }
         } else {
             // A batch larger than one statement may bind is still atomic: one transaction.
             let stmts = statements
@@ -215,14 +221,15 @@ impl MessageStore for SqlStore {
     async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let (p, n) = q(queue);
+        let picked = self.picked(&format!(
+            "SELECT seq FROM messages
+             WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
+             AND visible_at <= $3 ORDER BY seq LIMIT {limit}"
+        ));
         let sql = format!(
-            "DELETE FROM messages WHERE project = $1 AND queue = $2 AND seq IN (
-                SELECT seq FROM messages
-                WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
-                AND visible_at <= $3 ORDER BY seq LIMIT {limit}{})
+            "DELETE FROM messages WHERE project = $1 AND queue = $2 AND {picked}
              AND claim_expires <= $3
-             RETURNING {MESSAGE_COLUMNS}",
-            self.skip_locked()
+             RETURNING {MESSAGE_COLUMNS}"
         );
         let rows = self.write_rows(&sql, vec![p, n, now.into()]).await?;
         self.messages(rows, now)

@@ -127,6 +127,34 @@ impl SqlStore {
         done
     }
 
+    /// One post's rows through PostgreSQL's post lane, with what [`Self::statement`] gives a
+    /// pool statement; `sql` (the post's own INSERT) names its span.
+    pub(super) async fn post_batched(
+        &self,
+        lane: &posts::PostLane,
+        sql: &str,
+        mut values: Vec<Value>,
+    ) -> Result<u64> {
+        values.iter_mut().for_each(without_nul);
+        let done = self
+            .reach
+            .guard(async {
+                self.ready().await?;
+                bounded(self.command_timeout, "SQL statement", async {
+                    let run = async {
+                        let (inserted, batch) = lane.insert(values).await?;
+                        crate::envelope::record_batch(&batch);
+                        Ok(inserted)
+                    };
+                    self.traced(sql, run).await
+                })
+                .await
+            })
+            .await;
+        self.note_write(sql, &done);
+        done
+    }
+
     /// Runs `stmts` in one transaction: a job of SQLite's lane, or a transaction on the pool;
     /// the rows each affected.
     pub(super) async fn transaction(&self, stmts: Vec<(&str, Vec<Value>)>) -> Result<Vec<u64>> {
