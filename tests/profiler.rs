@@ -80,6 +80,22 @@ fn signed_json(
         .body(body.to_string())
 }
 
+/// Posts one message to `path`, signed with `base` as a trace of its own; asserts the 201.
+async fn signed_post(api: &Api, path: &str, base: &str) {
+    let body = json!({"messages": [{"body": 1}]});
+    let r = api
+        .send(signed_json(
+            api,
+            reqwest::Method::POST,
+            path,
+            base,
+            base,
+            body,
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
 fn hex(uuid: &str) -> String {
     uuid.replace('-', "")
 }
@@ -427,17 +443,7 @@ async fn postgres_posts_batch_spans() {
     let s = server(move |c| c.storage.message_store = uri);
     let api = s.api();
     let base = "edededed-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
-    let r = api
-        .send(signed_json(
-            &api,
-            reqwest::Method::POST,
-            "/v2/queues/pg-batch/messages",
-            base,
-            base,
-            json!({"messages": [{"body": 1}]}),
-        ))
-        .await;
-    assert_eq!(r.status, 201);
+    signed_post(&api, "/v2/queues/pg-batch/messages", base).await;
     let spans = spans_of(&hex(base), has_http);
     let insert = spans
         .iter()
@@ -564,17 +570,7 @@ async fn switched_off_layers_vanish_and_the_rest_stays_connected() {
             // A write, with the SQL spans off: no statement span and no batch span (which
             // would otherwise hang under the hop).
             let write = "78787878-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
-            let r = api
-                .send(signed_json(
-                    &api,
-                    reqwest::Method::POST,
-                    "/v2/queues/q/messages",
-                    write,
-                    write,
-                    json!({"messages": [{"body": 1}]}),
-                ))
-                .await;
-            assert_eq!(r.status, 201);
+            signed_post(&api, "/v2/queues/q/messages", write).await;
             let spans = spans_of(&hex(write), has_http);
             one(&spans, "SqlStore PostMessages");
             assert!(
@@ -766,17 +762,7 @@ async fn command_spans_and_their_switch(
             switch(c, on);
         });
         let api = s.api();
-        let r = api
-            .send(signed_json(
-                &api,
-                reqwest::Method::POST,
-                "/v2/queues/r/messages",
-                base,
-                base,
-                json!({"messages": [{"body": 1}]}),
-            ))
-            .await;
-        assert_eq!(r.status, 201);
+        signed_post(&api, "/v2/queues/r/messages", base).await;
         let spans = spans_of(&hex(base), has_http);
         let store = one(&spans, store_span);
         let commands = children(&spans, store);
@@ -890,17 +876,7 @@ async fn pooled_router_span_names_pool_cache_and_placement() {
 
     // A post finds it in the cache.
     let base = "ffffffff-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
-    let r = api
-        .send(signed_json(
-            &api,
-            reqwest::Method::POST,
-            "/v2/queues/pq/messages",
-            base,
-            base,
-            json!({"messages": [{"body": 1}]}),
-        ))
-        .await;
-    assert_eq!(r.status, 201);
+    signed_post(&api, "/v2/queues/pq/messages", base).await;
     let spans = spans_of(&hex(base), has_http);
     let router = one(&spans, "PoolRouter PostMessages");
     assert_eq!(attr(router, "zaqar.pool").as_deref(), Some("px"));

@@ -212,7 +212,7 @@ async fn postgres_claims_read_only_their_own_queue() {
     // The claim's search, as claims.rs writes it.
     db.execute_unprepared(
         "PREPARE claimable(text, text, bigint) AS SELECT seq FROM messages
-         WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
+         WHERE project = $1 AND queue = $2 AND expires + 0 > $3 AND claim_expires <= $3
          AND visible_at <= $3 ORDER BY seq LIMIT 10 FOR UPDATE SKIP LOCKED",
     )
     .await

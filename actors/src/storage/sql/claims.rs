@@ -18,9 +18,13 @@ impl ClaimStore for SqlStore {
         // claim id is still not to be guessed.
         let id = Uuid::now_v7().to_string();
         let (p, n) = q(queue);
+        // `expires + 0`: no index on `expires` may serve this search. With few queues in
+        // the table the generic plan took that index and sorted what it found, reading
+        // every other queue's live rows; the key `(project, queue, seq)` is the only path
+        // left, and it reads this queue's rows in order (contract: claims.rs).
         let picked = self.picked(&format!(
             "SELECT seq FROM messages
-             WHERE project = $6 AND queue = $7 AND expires > $4 AND claim_expires <= $4
+             WHERE project = $6 AND queue = $7 AND expires + 0 > $4 AND claim_expires <= $4
              AND visible_at <= $4 ORDER BY seq LIMIT {limit}"
         ));
         let sql = format!(

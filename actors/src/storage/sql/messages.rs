@@ -221,9 +221,10 @@ impl MessageStore for SqlStore {
     async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let (p, n) = q(queue);
+        // `expires + 0`: as a claim's search (claims.rs), by the queue's key only.
         let picked = self.picked(&format!(
             "SELECT seq FROM messages
-             WHERE project = $1 AND queue = $2 AND expires > $3 AND claim_expires <= $3
+             WHERE project = $1 AND queue = $2 AND expires + 0 > $3 AND claim_expires <= $3
              AND visible_at <= $3 ORDER BY seq LIMIT {limit}"
         ));
         let sql = format!(

@@ -110,21 +110,12 @@ impl SqlStore {
                 rows,
             })
             .collect();
-        let done = async {
-            self.ready().await?;
-            bounded(self.command_timeout, "SQL statement", async {
-                let run = async {
-                    let (found, batch) = lane.run(stmts).await?;
-                    crate::envelope::record_batch(&batch);
-                    Ok(found)
-                };
-                self.traced(name, run).await
-            })
-            .await
-        }
-        .await;
-        self.note_write(name, &done);
-        done
+        self.command(name, async {
+            let (found, batch) = lane.run(stmts).await?;
+            crate::envelope::record_batch(&batch);
+            Ok(found)
+        })
+        .await
     }
 
     /// One post's rows through PostgreSQL's post lane, with what [`Self::statement`] gives a
@@ -136,23 +127,12 @@ impl SqlStore {
         mut values: Vec<Value>,
     ) -> Result<u64> {
         values.iter_mut().for_each(without_nul);
-        let done = self
-            .reach
-            .guard(async {
-                self.ready().await?;
-                bounded(self.command_timeout, "SQL statement", async {
-                    let run = async {
-                        let (inserted, batch) = lane.insert(values).await?;
-                        crate::envelope::record_batch(&batch);
-                        Ok(inserted)
-                    };
-                    self.traced(sql, run).await
-                })
-                .await
-            })
-            .await;
-        self.note_write(sql, &done);
-        done
+        self.command(sql, async {
+            let (inserted, batch) = lane.insert(values).await?;
+            crate::envelope::record_batch(&batch);
+            Ok(inserted)
+        })
+        .await
     }
 
     /// Runs `stmts` in one transaction: a job of SQLite's lane, or a transaction on the pool;
@@ -263,17 +243,30 @@ impl SqlStore {
         sql: &str,
         run: impl std::future::Future<Output = Result<T, sea_orm::DbErr>>,
     ) -> Result<T> {
+        self.command(sql, async { Ok(run.await?) }).await
+    }
+
+    /// Runs `run` (a statement on the pool, or a job of a lane) as every statement runs:
+    /// after the reachability check and the schema, bounded by `command_timeout`, in a span
+    /// named by `name` when traced; its outcome noted for the degraded state.
+    async fn command<T>(
+        &self,
+        name: &str,
+        run: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         let done = self
             .reach
             .guard(async {
                 self.ready().await?;
-                bounded(self.command_timeout, "SQL statement", async {
-                    Ok(self.traced(sql, run).await?)
-                })
+                bounded(
+                    self.command_timeout,
+                    "SQL statement",
+                    self.traced(name, run),
+                )
                 .await
             })
             .await;
-        self.note_write(sql, &done);
+        self.note_write(name, &done);
         done
     }
 
