@@ -158,7 +158,13 @@ fn connect(path: &Path, full: bool) -> rusqlite::Result<rusqlite::Connection> {
 
 /// The lane's thread: takes a batch, runs it, answers it, until the lane is dropped.
 fn serve(mut conn: rusqlite::Connection, rx: Receiver<Job>, limits: BatchLimits) {
-    while let Some(batch) = take(&rx, limits) {
+    while let Some(mut batch) = take(&rx, limits) {
+        // A request that gave up waiting (its time bound answered it 503) is not run after
+        // all: it must not be stored once its client was told it failed.
+        batch.retain(|job| !job.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         let span = BatchSpan::open(super::SQLITE_SPANS, batch.iter().map(|job| &job.trace));
         let started = Instant::now();
         let jobs = batch.len();
@@ -390,5 +396,34 @@ mod tests {
             panic!()
         };
         assert_eq!(rows[0].get::<i64>(0).unwrap(), 51);
+    }
+
+    /// A write whose request stopped waiting before its batch ran is not run.
+    #[tokio::test]
+    async fn a_write_given_up_before_its_batch_is_not_run() {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = BatchLimits {
+            max_jobs: 100,
+            max_wait: Duration::from_millis(300),
+        };
+        let lane = lane(&dir, limits);
+        let kept = lane.run(vec![insert("kept")]);
+        // Sent, then dropped at once (as a request's time bound drops it).
+        assert!(lane.run(vec![insert("dropped")]).now_or_never().is_none());
+        kept.await.unwrap();
+        let (found, _) = lane
+            .run(vec![Stmt {
+                sql: "SELECT name FROM t".into(),
+                values: vec![],
+                rows: true,
+            }])
+            .await
+            .unwrap();
+        let Found::Rows(rows) = &found[0] else {
+            panic!()
+        };
+        let names: Vec<String> = rows.iter().map(|r| r.get(0).unwrap()).collect();
+        assert_eq!(names, ["kept"]);
     }
 }

@@ -99,7 +99,12 @@ async fn serve(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, timeout: Dur
             rows += job.rows();
             batch.push(job);
         }
-        run(&db, batch, timeout).await;
+        // A request that gave up waiting (its time bound answered it 503) is not inserted
+        // after all: it must not be stored once its client was told it failed.
+        batch.retain(|job| !job.reply.is_closed());
+        if !batch.is_empty() {
+            run(&db, batch, timeout).await;
+        }
     }
 }
 
