@@ -19,15 +19,15 @@
 //! - [`control`]: the control store (pools, flavors, catalog) on the same database.
 //! - [`lane`]: SQLite's writes, on one connection and thread of their own, committed in
 //!   batches (group commit).
-//! - `posts`: PostgreSQL's posts, the rows of concurrent requests in one `INSERT`.
+//! - `gather`: PostgreSQL's posts and deletes by id, concurrent requests' in one statement.
 //! - [`reserve`]: disk space kept aside so that a full disk can be freed by deleting.
 //! - `settings`: the cache of queues' settings that lets a post be one statement.
 
 mod claims;
 pub mod control;
+mod gather;
 pub mod lane;
 mod messages;
-mod posts;
 mod queues;
 pub mod reserve;
 pub mod schema;
@@ -121,8 +121,9 @@ pub struct SqlStore {
     settings: settings::SettingsCache,
     /// SQLite: where every write goes ([`lane`]); PostgreSQL writes through the pool.
     lane: Option<lane::Lane>,
-    /// PostgreSQL: where posts go (`posts`), gathered across requests.
-    posts: Option<posts::PostLane>,
+    /// PostgreSQL: where posts and deletes by id go (`gather`), gathered across requests.
+    posts: Option<gather::Lane<gather::Posts>>,
+    deletes: Option<gather::Lane<gather::Deletes>>,
 }
 
 /// Values bound per message row of a post.
@@ -227,7 +228,9 @@ impl SqlStore {
             settings: Default::default(),
             lane,
             posts: (backend == DbBackend::Postgres)
-                .then(|| posts::PostLane::start(db.clone(), LANE_CAPACITY, opts.command_timeout)),
+                .then(|| gather::Lane::start(db.clone(), LANE_CAPACITY, opts.command_timeout)),
+            deletes: (backend == DbBackend::Postgres)
+                .then(|| gather::Lane::start(db.clone(), LANE_CAPACITY, opts.command_timeout)),
         };
         if let Some(reserve) = &store.reserve {
             let reserve = reserve.clone();
@@ -384,9 +387,14 @@ fn postgres_addr(uri: &str) -> Option<(String, u16)> {
 fn without_nul(value: &mut Value) {
     if let Value::String(Some(text)) = value {
         if text.contains('\0') {
-            *text = text.replace('\0', "\u{fffd}");
+            *text = nul_free(text);
         }
     }
+}
+
+/// `text` as PostgreSQL can take it: NUL, which it cannot store, as U+FFFD.
+fn nul_free(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
 }
 
 /// The (project, queue) pair as statement values.

@@ -20,7 +20,7 @@ impl MessageStore for SqlStore {
         if known.is_none() && create {
             self.create_queue(queue, Metadata::new()).await?;
         }
-        let columns = posts::COLUMNS;
+        let columns = gather::POST_FIELDS;
         let mut ids = Vec::with_capacity(messages.len());
         let mut statements = Vec::with_capacity(messages.len().div_ceil(POST_CHUNK));
         let mut messages = messages.iter().peekable();
@@ -82,7 +82,9 @@ impl MessageStore for SqlStore {
             match &self.posts {
                 // A plain INSERT (the queue exists or was just made): with other requests'.
                 Some(lane) if create => {
-                    self.post_batched(lane, sql, std::mem::take(values)).await?
+                    let mut values = std::mem::take(values);
+                    values.iter_mut().for_each(without_nul);
+                    self.gathered(lane, sql, values).await?
                 }
                 _ => self.exec(sql, std::mem::take(values)).await?,
             }
@@ -164,16 +166,33 @@ impl MessageStore for SqlStore {
         let now = self.clock.now_ms();
         // Fast path, one statement: an unclaimed message without a claim id, or a message
         // held by the live claim named.
-        let (p, n) = q(queue);
-        let (guard, mut values) = match claim_id {
-            None => ("claim_expires <= $4", vec![]),
-            Some(c) => ("claim_id = $5 AND claim_expires > $4", vec![Value::from(c)]),
+        let guard = match claim_id {
+            None => "claim_expires <= $4",
+            Some(_) => "claim_id = $5 AND claim_expires > $4",
         };
-        values.splice(0..0, [id.into(), p, n, now.into()]);
         let sql = format!(
             "DELETE FROM messages WHERE id = $1 AND project = $2 AND queue = $3 AND {guard}"
         );
-        if self.exec(&sql, values).await? == 1 {
+        let deleted = match &self.deletes {
+            // With other requests' deletes, in one statement.
+            Some(lane) => {
+                let delete = gather::Delete {
+                    id: nul_free(id),
+                    project: nul_free(&queue.project),
+                    queue: nul_free(&queue.name),
+                    claim: claim_id.map(nul_free),
+                    now,
+                };
+                self.gathered(lane, &sql, delete).await?
+            }
+            None => {
+                let (p, n) = q(queue);
+                let mut values = vec![id.into(), p, n, now.into()];
+                values.extend(claim_id.map(Value::from));
+                self.exec(&sql, values).await? == 1
+            }
+        };
+        if deleted {
             return Ok(());
         }
         // Nothing deleted: find out why.

@@ -118,19 +118,19 @@ impl SqlStore {
         .await
     }
 
-    /// One post's rows through PostgreSQL's post lane, with what [`Self::statement`] gives a
-    /// pool statement; `sql` (the post's own INSERT) names its span.
-    pub(super) async fn post_batched(
+    /// One request's part of a gathered PostgreSQL statement (`gather`), with what
+    /// [`Self::statement`] gives a pool statement; `sql` (the request's own statement, as it
+    /// would run alone) names its span.
+    pub(super) async fn gathered<K: gather::Gathered>(
         &self,
-        lane: &posts::PostLane,
+        lane: &gather::Lane<K>,
         sql: &str,
-        mut values: Vec<Value>,
-    ) -> Result<u64> {
-        values.iter_mut().for_each(without_nul);
+        part: K::Job,
+    ) -> Result<K::Done> {
         self.command(sql, async {
-            let (inserted, batch) = lane.insert(values).await?;
+            let (done, batch) = lane.run(part).await?;
             crate::envelope::record_batch(&batch);
-            Ok(inserted)
+            Ok(done)
         })
         .await
     }
