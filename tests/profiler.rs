@@ -19,7 +19,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use zaqar::conf::HmacKeys;
 use zaqar::profiler::{hmac, otlp};
 
-use common::{Api, TestServer};
+use common::{Api, Resp, TestServer};
 
 const KEY: &str = "SECRET_KEY";
 
@@ -81,7 +81,7 @@ fn signed_json(
 }
 
 /// Posts one message to `path`, signed with `base` as a trace of its own; asserts the 201.
-async fn signed_post(api: &Api, path: &str, base: &str) {
+async fn signed_post(api: &Api, path: &str, base: &str) -> Resp {
     let body = json!({"messages": [{"body": 1}]});
     let r = api
         .send(signed_json(
@@ -94,6 +94,7 @@ async fn signed_post(api: &Api, path: &str, base: &str) {
         ))
         .await;
     assert_eq!(r.status, 201, "{r:?}");
+    r
 }
 
 fn hex(uuid: &str) -> String {
@@ -430,11 +431,12 @@ async fn a_traced_write_in_a_batch_of_untraced_ones_keeps_its_spans() {
     );
 }
 
-/// PostgreSQL's posts go in with other requests' (storage/sql/posts.rs): a traced post's
-/// statement has its `SQL BATCH` child (the multi-row INSERT it was part of), linked, with
-/// the batch's size and this request's wait. Needs `ZAQAR_TEST_PG_URI` (tests/run.sh sets it).
+/// PostgreSQL's posts and deletes by id go in with other requests' (storage/sql/gather.rs):
+/// a traced request's statement has its `SQL BATCH` child (the multi-row statement it was
+/// part of), linked, with the batch's size and this request's wait. Needs
+/// `ZAQAR_TEST_PG_URI` (tests/run.sh sets it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_posts_batch_spans() {
+async fn postgres_gathered_writes_have_batch_spans() {
     let Ok(uri) = std::env::var("ZAQAR_TEST_PG_URI") else {
         eprintln!("not run: set ZAQAR_TEST_PG_URI=postgres://... (tests/run.sh does)");
         return;
@@ -442,28 +444,38 @@ async fn postgres_posts_batch_spans() {
     let _serial = SERIAL.lock().await;
     let s = server(move |c| c.storage.message_store = uri);
     let api = s.api();
-    let base = "edededed-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
-    signed_post(&api, "/v2/queues/pg-batch/messages", base).await;
-    let spans = spans_of(&hex(base), has_http);
-    let insert = spans
-        .iter()
-        .find(|s| {
-            s.name == "SQL INSERT"
-                && attr(s, "db.statement").is_some_and(|t| t.starts_with("INSERT INTO messages"))
-        })
-        .unwrap_or_else(|| panic!("no post INSERT: {:?}", names(&spans)));
-    assert_eq!(attr(insert, "db.system").as_deref(), Some("postgresql"));
-    let batch = one(&spans, "SQL BATCH");
-    assert_eq!(batch.parent_span_id, insert.span_context.span_id());
-    assert_eq!(attr(batch, "db.system").as_deref(), Some("postgresql"));
-    assert_eq!(attr(batch, "zaqar.batch.traced").as_deref(), Some("1"));
-    assert_eq!(insert.links.len(), 1);
-    assert_eq!(insert.links.links[0].span_context, batch.span_context);
-    assert_eq!(
-        attr(insert, "zaqar.batch.size"),
-        attr(batch, "zaqar.batch.size")
-    );
-    assert!(attr(insert, "zaqar.batch.wait_us").is_some());
+    let post = "edededed-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = signed_post(&api, "/v2/queues/pg-batch/messages", post).await;
+    let href = r.json["resources"][0].as_str().unwrap().to_owned();
+    let delete = "fefefefe-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = api
+        .send(signed(&api, reqwest::Method::DELETE, &href, delete, delete))
+        .await;
+    assert_eq!(r.status, 204);
+    for (base, name, statement) in [
+        (post, "SQL INSERT", "INSERT INTO messages"),
+        (delete, "SQL DELETE", "DELETE FROM messages WHERE id"),
+    ] {
+        let spans = spans_of(&hex(base), has_http);
+        let own = spans
+            .iter()
+            .find(|s| {
+                s.name == name && attr(s, "db.statement").is_some_and(|t| t.starts_with(statement))
+            })
+            .unwrap_or_else(|| panic!("no {statement}: {:?}", names(&spans)));
+        assert_eq!(attr(own, "db.system").as_deref(), Some("postgresql"));
+        let batch = one(&spans, "SQL BATCH");
+        assert_eq!(batch.parent_span_id, own.span_context.span_id());
+        assert_eq!(attr(batch, "db.system").as_deref(), Some("postgresql"));
+        assert_eq!(attr(batch, "zaqar.batch.traced").as_deref(), Some("1"));
+        assert_eq!(own.links.len(), 1);
+        assert_eq!(own.links.links[0].span_context, batch.span_context);
+        assert_eq!(
+            attr(own, "zaqar.batch.size"),
+            attr(batch, "zaqar.batch.size")
+        );
+        assert!(attr(own, "zaqar.batch.wait_us").is_some());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

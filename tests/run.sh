@@ -63,7 +63,7 @@ trap 'stop_postgres; stop_redis; stop_mongo' EXIT
 step "tests (PostgreSQL, $PG_VERSION)"
 ZAQAR_TEST_MESSAGE_STORE="$PG_URI" cargo test --test api --test scale_out --test crash --test fuzz
 ZAQAR_CONTRACT_STORE="$PG_URI" cargo test --workspace --test contract
-# A traced post's statement and the multi-row INSERT (SQL BATCH) it went in with.
+# A traced post and delete: each statement and the gathered one (SQL BATCH) it went in with.
 ZAQAR_TEST_PG_URI="$PG_URI" cargo test --test profiler postgres
 ZAQAR_TEST_MESSAGE_STORE="$PG_URI" ZAQAR_TEST_POOLING=1 cargo test --test api
 # Stops and restarts this PostgreSQL while a server uses it.

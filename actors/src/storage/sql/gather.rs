@@ -116,7 +116,7 @@ impl Gathered for Deletes {
             // else one held by the live claim named.
             let sql = format!(
                 "DELETE FROM messages m USING (VALUES {}) AS v(id, project, queue, claim, now)
-                 WHERE m.id = v.id AND m.project = v.project AND m.queue = v.queue
+                 WHERE m.id = v.id AND (m.project = v.project AND m.queue = v.queue) IS TRUE
                  AND CASE WHEN v.claim IS NULL THEN m.claim_expires <= v.now
                      ELSE m.claim_id = v.claim AND m.claim_expires > v.now END
                  RETURNING m.id",

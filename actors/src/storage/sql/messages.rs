@@ -148,7 +148,8 @@ impl MessageStore for SqlStore {
         let (p, n) = q(queue);
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE project = $1 AND queue = $2 AND expires > $3 AND id IN ({}) ORDER BY seq",
+             WHERE (project = $1 AND queue = $2) IS TRUE AND expires > $3 AND id IN ({})
+             ORDER BY seq",
             placeholders(4, ids.len())
         );
         let mut values = vec![p, n, now.into()];
@@ -171,7 +172,8 @@ impl MessageStore for SqlStore {
             Some(_) => "claim_id = $5 AND claim_expires > $4",
         };
         let sql = format!(
-            "DELETE FROM messages WHERE id = $1 AND project = $2 AND queue = $3 AND {guard}"
+            "DELETE FROM messages
+             WHERE id = $1 AND (project = $2 AND queue = $3) IS TRUE AND {guard}"
         );
         let deleted = match &self.deletes {
             // With other requests' deletes, in one statement.
@@ -200,7 +202,7 @@ impl MessageStore for SqlStore {
         let row = self
             .query_one(
                 "SELECT claim_id, claim_expires FROM messages
-                 WHERE id = $1 AND project = $2 AND queue = $3 AND expires > $4",
+                 WHERE id = $1 AND (project = $2 AND queue = $3) IS TRUE AND expires > $4",
                 vec![id.into(), p, n, now.into()],
             )
             .await?;
@@ -229,7 +231,7 @@ impl MessageStore for SqlStore {
         }
         let (p, n) = q(queue);
         let sql = format!(
-            "DELETE FROM messages WHERE project = $1 AND queue = $2 AND id IN ({})",
+            "DELETE FROM messages WHERE (project = $1 AND queue = $2) IS TRUE AND id IN ({})",
             placeholders(3, ids.len())
         );
         let mut values = vec![p, n];
