@@ -323,6 +323,22 @@ mod tests {
         Lane::open(&path, false, limits, 100).unwrap()
     }
 
+    /// The rows of a read through the lane.
+    async fn select(lane: &Lane, sql: &str) -> Vec<Row> {
+        let (mut found, _) = lane
+            .run(vec![Stmt {
+                sql: sql.into(),
+                values: vec![],
+                rows: true,
+            }])
+            .await
+            .unwrap();
+        match found.remove(0) {
+            Found::Rows(rows) => rows,
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn insert(name: &str) -> Stmt {
         Stmt {
             sql: "INSERT INTO t (name) VALUES (?1)".into(),
@@ -384,17 +400,7 @@ mod tests {
         let (ok, failed): (Vec<_>, Vec<_>) = answers.iter().partition(|a| a.is_ok());
         assert_eq!((ok.len(), failed.len()), (48, 1));
         assert!(answers.last().unwrap().is_err());
-        let (found, _) = lane
-            .run(vec![Stmt {
-                sql: "SELECT count(*) FROM t".into(),
-                values: vec![],
-                rows: true,
-            }])
-            .await
-            .unwrap();
-        let Found::Rows(rows) = &found[0] else {
-            panic!()
-        };
+        let rows = select(&lane, "SELECT count(*) FROM t").await;
         assert_eq!(rows[0].get::<i64>(0).unwrap(), 51);
     }
 
@@ -412,17 +418,7 @@ mod tests {
         // Sent, then dropped at once (as a request's time bound drops it).
         assert!(lane.run(vec![insert("dropped")]).now_or_never().is_none());
         kept.await.unwrap();
-        let (found, _) = lane
-            .run(vec![Stmt {
-                sql: "SELECT name FROM t".into(),
-                values: vec![],
-                rows: true,
-            }])
-            .await
-            .unwrap();
-        let Found::Rows(rows) = &found[0] else {
-            panic!()
-        };
+        let rows = select(&lane, "SELECT name FROM t").await;
         let names: Vec<String> = rows.iter().map(|r| r.get(0).unwrap()).collect();
         assert_eq!(names, ["kept"]);
     }
