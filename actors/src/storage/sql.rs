@@ -12,8 +12,9 @@
 //! such statements write their queue condition as `(project = .. AND queue = ..) IS TRUE`,
 //! which no index serves. Without statistics (a new table, or the first minute after a bulk
 //! load) PostgreSQL otherwise planned a delete by id as a walk of the whole queue (200
-//! deletes a second at 20,000 messages). Likewise a claim's or a pop's search reads
-//! `expires + 0`, so that only the queue's key serves it (claims.rs).
+//! deletes a second at 20,000 messages). Likewise a search of a queue (a claim's, a pop's,
+//! a listing, the stats) reads `expires + 0`, so that only the queue's key serves it and
+//! never the `expires` index, which holds every queue's messages (claims.rs).
 //!
 //! Page sizes go into the SQL text, not into bound parameters: SQLite re-prepares a
 //! statement whose `LIMIT` is a parameter every time a new value is bound, which cost a

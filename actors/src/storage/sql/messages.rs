@@ -122,7 +122,7 @@ impl MessageStore for SqlStore {
         };
         let mut sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE project = $1 AND queue = $2 AND expires > $3 AND seq > {after}"
+             WHERE project = $1 AND queue = $2 AND expires + 0 > $3 AND seq > {after}"
         );
         let mut values = vec![p, n, now.into(), values_marker];
         if !filter.echo {

@@ -95,7 +95,7 @@ impl QueueStore for SqlStore {
         let counts = self
             .query_one(
                 "SELECT COUNT(*), COUNT(CASE WHEN claim_expires > $3 THEN 1 END) FROM messages
-                 WHERE project = $1 AND queue = $2 AND expires > $3",
+                 WHERE project = $1 AND queue = $2 AND expires + 0 > $3",
                 vec![p, n, now.into()],
             )
             .await?;
@@ -116,7 +116,7 @@ impl QueueStore for SqlStore {
                     .query_one(
                         &format!(
                             "SELECT {MESSAGE_COLUMNS} FROM messages
-                             WHERE project = $1 AND queue = $2 AND expires > $3
+                             WHERE project = $1 AND queue = $2 AND expires + 0 > $3
                              ORDER BY seq {order} LIMIT 1"
                         ),
                         vec![p, n, now.into()],
