@@ -418,6 +418,14 @@ fn placeholders(start: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `rows` tuples of `width` placeholders each, numbered from `$1` (a multi-row `VALUES`).
+fn tuples(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", placeholders(i * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn to_json(m: &Metadata) -> String {
     serde_json::Value::Object(m.clone()).to_string()
 }

@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{placeholders, POSTGRES_SPANS, POST_CHUNK, POST_COLUMNS};
+use super::{tuples, POSTGRES_SPANS, POST_CHUNK, POST_COLUMNS};
 use crate::envelope::{BatchInfo, BatchSpan, JobTrace};
 use crate::error::{Result, StorageError};
 use crate::storage::bounded;
@@ -148,14 +148,6 @@ impl Gathered for Deletes {
             Ok(jobs.iter().map(|d| gone.contains(&d.id)).collect())
         })
     }
-}
-
-/// `rows` tuples of `width` placeholders each, numbered from `$1`.
-fn tuples(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|i| format!("({})", placeholders(i * width + 1, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 type Answer<D> = Result<(D, BatchInfo)>;

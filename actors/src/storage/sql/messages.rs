@@ -25,19 +25,14 @@ impl MessageStore for SqlStore {
         let mut statements = Vec::with_capacity(messages.len().div_ceil(POST_CHUNK));
         let mut messages = messages.iter().peekable();
         while messages.peek().is_some() {
-            let mut rows = Vec::with_capacity(POST_CHUNK);
             let mut values: Vec<Value> = Vec::with_capacity(POST_CHUNK * POST_COLUMNS);
-            for (i, m) in messages.by_ref().take(POST_CHUNK).enumerate() {
+            for m in messages.by_ref().take(POST_CHUNK) {
                 // Time-ordered (v7, 74 random bits): new ids land at the end of the unique
                 // index instead of on a random page of it, which under load was one more
                 // page written to the WAL per message (BENCHMARKS.md "Writes").
                 let id = Uuid::now_v7().to_string();
                 let ttl = m.ttl.unwrap_or(settings.default_message_ttl);
                 let delay = m.delay.unwrap_or(settings.default_message_delay);
-                rows.push(format!(
-                    "({})",
-                    placeholders(i * POST_COLUMNS + 1, POST_COLUMNS)
-                ));
                 values.extend([
                     Value::from(id.as_str()),
                     queue.project.as_str().into(),
@@ -51,11 +46,9 @@ impl MessageStore for SqlStore {
                 ]);
                 ids.push(id);
             }
+            let rows = tuples(values.len() / POST_COLUMNS, POST_COLUMNS);
             let sql = if create {
-                format!(
-                    "INSERT INTO messages ({columns}) VALUES {}",
-                    rows.join(", ")
-                )
+                format!("INSERT INTO messages ({columns}) VALUES {rows}")
             } else {
                 // The queue must exist when the rows go in: checked in the same statement,
                 // not from the settings cache, which another process's deletion does not
@@ -69,9 +62,8 @@ impl MessageStore for SqlStore {
                     _ => "",
                 };
                 format!(
-                    "INSERT INTO messages ({columns}) SELECT * FROM (VALUES {}) AS v
+                    "INSERT INTO messages ({columns}) SELECT * FROM (VALUES {rows}) AS v
                      WHERE EXISTS (SELECT 1 FROM queues WHERE project = ${} AND name = ${}{lock})",
-                    rows.join(", "),
                     at + 1,
                     at + 2
                 )
