@@ -187,11 +187,8 @@ async fn a_purge_keeps_what_a_live_claim_holds() {
 /// on `seq` alone it walked every older message of every queue in `seq` order.
 #[tokio::test]
 async fn postgres_claims_read_only_their_own_queue() {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let Some(uri) = std::env::var("ZAQAR_CONTRACT_STORE")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-    else {
+    use sea_orm::ConnectionTrait;
+    let Some(uri) = crate::postgres_uri() else {
         return;
     };
     let busy = Fixture::new().await;
@@ -202,9 +199,7 @@ async fn postgres_claims_read_only_their_own_queue() {
     let q = f.queue("small");
     f.post(&q, &["1"]).await;
 
-    let mut opts = sea_orm::ConnectOptions::new(uri);
-    opts.max_connections(1);
-    let db = sea_orm::Database::connect(opts).await.unwrap();
+    let db = crate::postgres_session(uri).await;
     db.execute_unprepared("ANALYZE messages").await.unwrap();
     db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
         .await
@@ -218,21 +213,15 @@ async fn postgres_claims_read_only_their_own_queue() {
     .await
     .unwrap();
     let now = f.clock.now_ms();
-    let plan: Vec<String> = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!(
-                "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE claimable('{}', 'small', {now})",
-                f.project
-            ),
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get_by_index(0).unwrap())
-        .collect();
+    let plan = crate::plan_of(
+        &db,
+        format!(
+            "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE claimable('{}', 'small', {now})",
+            f.project
+        ),
+    )
+    .await;
     db.execute_unprepared("DEALLOCATE claimable").await.unwrap();
-    let plan = plan.join("\n");
     let removed: u64 = plan
         .lines()
         .filter_map(|l| l.split("Rows Removed by Filter:").nth(1))

@@ -138,3 +138,31 @@ pub fn ids(messages: &[Message]) -> Vec<String> {
 pub fn bodies(messages: &[Message]) -> Vec<String> {
     messages.iter().map(|m| m.body.get().to_owned()).collect()
 }
+
+/// The contract store's URI when it is a PostgreSQL (for the tests of its query plans).
+pub fn postgres_uri() -> Option<String> {
+    std::env::var("ZAQAR_CONTRACT_STORE")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+}
+
+/// A PostgreSQL session of its own (one connection, so that its settings, prepared
+/// statements and temporary tables hold from one statement to the next).
+pub async fn postgres_session(uri: String) -> sea_orm::DatabaseConnection {
+    let mut opts = sea_orm::ConnectOptions::new(uri);
+    opts.max_connections(1);
+    sea_orm::Database::connect(opts).await.expect("PostgreSQL")
+}
+
+/// What PostgreSQL prints for `explain` (an EXPLAIN statement), as one text.
+pub async fn plan_of(db: &sea_orm::DatabaseConnection, explain: String) -> String {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let rows = db
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, explain))
+        .await
+        .expect("EXPLAIN");
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("a plan line"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

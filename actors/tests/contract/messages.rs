@@ -238,18 +238,13 @@ async fn an_encrypted_queue_hands_back_plaintext() {
 /// temporary copy of the table, which autovacuum never analyses.
 #[tokio::test]
 async fn postgres_deletes_by_id_use_the_id_index_without_statistics() {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let Some(uri) = std::env::var("ZAQAR_CONTRACT_STORE")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-    else {
+    use sea_orm::ConnectionTrait;
+    let Some(uri) = crate::postgres_uri() else {
         return;
     };
     // The schema is made when the store first opens.
     Fixture::new().await;
-    let mut opts = sea_orm::ConnectOptions::new(uri);
-    opts.max_connections(1);
-    let db = sea_orm::Database::connect(opts).await.unwrap();
+    let db = crate::postgres_session(uri).await;
     db.execute_unprepared(
         "CREATE TEMPORARY TABLE messages (LIKE public.messages INCLUDING ALL);
          INSERT INTO messages (id, project, queue, client_id, body, ttl, created, expires,
@@ -259,21 +254,16 @@ async fn postgres_deletes_by_id_use_the_id_index_without_statistics() {
     .await
     .unwrap();
     // The delete of gather.rs (PostgreSQL's deletes by id), for one message.
-    let plan: Vec<String> = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "EXPLAIN DELETE FROM messages m USING (VALUES ('m7', 'p', 'q', NULL::text, 0::bigint))
-                AS v(id, project, queue, claim, now)
-             WHERE m.id = v.id AND (m.project = v.project AND m.queue = v.queue) IS TRUE
-             AND CASE WHEN v.claim IS NULL THEN m.claim_expires <= v.now
-                 ELSE m.claim_id = v.claim AND m.claim_expires > v.now END
-             RETURNING m.id",
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get_by_index(0).unwrap())
-        .collect();
-    let plan = plan.join("\n");
+    let plan = crate::plan_of(
+        &db,
+        "EXPLAIN DELETE FROM messages m USING (VALUES ('m7', 'p', 'q', NULL::text, 0::bigint))
+            AS v(id, project, queue, claim, now)
+         WHERE m.id = v.id AND (m.project = v.project AND m.queue = v.queue) IS TRUE
+         AND CASE WHEN v.claim IS NULL THEN m.claim_expires <= v.now
+             ELSE m.claim_id = v.claim AND m.claim_expires > v.now END
+         RETURNING m.id"
+            .into(),
+    )
+    .await;
     assert!(plan.contains("Index Cond: (id = "), "{plan}");
 }
