@@ -44,8 +44,15 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8890".into());
     eprintln!("bare_server listening on http://{bind}");
-    HttpServer::new(|| App::new().default_service(web::to(canned)))
-        .bind(bind)?
-        .run()
-        .await
+    // An export batch of 512 spans is larger than actix-web's default body limit (256 KiB):
+    // refused, the exporter would report a network error and the benchmark would measure
+    // spans encoded but never sent.
+    HttpServer::new(|| {
+        App::new()
+            .app_data(web::PayloadConfig::new(64 << 20))
+            .default_service(web::to(canned))
+    })
+    .bind(bind)?
+    .run()
+    .await
 }

@@ -152,3 +152,40 @@ async fn an_unreachable_collector_is_logged() {
     let line = line_with(&s, &["BatchSpanProcessor.ExportError"]);
     assert!(line.contains("ERROR"), "{line}");
 }
+
+/// A traced request's access line is the line any request gets: its spans go to the
+/// exporter, not into the log (each line of a signed request used to carry its HTTP span's
+/// fields as a prefix, formatted at every span's opening).
+#[cfg(feature = "profiler")]
+#[tokio::test]
+async fn a_signed_request_logs_the_line_any_request_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("zaqar.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[storage]\nmessage_store = \"sqlite://{}/z.db\"\n[profiler]\nenabled = true\nhmac_keys = [\"k1\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let closed = format!("http://127.0.0.1:{}", common::free_port());
+    let s = process::start_with_env(
+        dir.path(),
+        &["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", closed.as_str())],
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zaqar"))
+        .args(["--url", &s.url, "--profile", "k1", "queue", "list"])
+        .env("ZAQAR_PROJECT", "signed-project")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = line_with(&s, &["zaqar::access", "project=signed-project"]);
+    assert!(line.contains("trace_id="), "a traced request: {line}");
+    assert!(
+        line.contains(" INFO zaqar::access: request method=GET route=/v2/queues "),
+        "{line}"
+    );
+    assert!(!line.contains("otel.") && !line.contains('{'), "{line}");
+}

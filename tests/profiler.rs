@@ -280,6 +280,18 @@ async fn span_tree_of_post_list_claim_and_delete() {
     }
     assert_eq!(spans.len(), 3 + statements.len() + 2, "{:?}", names(&spans));
     for span in &spans {
+        // Only what the server records: not the source location, thread, target or
+        // busy/idle times tracing-opentelemetry adds by default (each encoded in every
+        // export of every span).
+        for key in [
+            "code.file.path",
+            "thread.id",
+            "target",
+            "busy_ns",
+            "idle_ns",
+        ] {
+            assert_eq!(attr(span, key), None, "{} has {key}", span.name);
+        }
         for kv in &span.attributes {
             let v = kv.value.to_string();
             assert!(

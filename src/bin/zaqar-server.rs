@@ -43,11 +43,18 @@ fn init_logging(
     json: bool,
     #[cfg(feature = "profiler")] telemetry: Option<&zaqar::profiler::otlp::Telemetry>,
 ) {
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
-    let filter =
-        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // The log is events only: a traced request's spans are the exporter's. Seen by this
+    // layer they would be formatted when opened and prefixed to each of the request's lines
+    // (a signed request's access line would differ from an unsigned one's, and cost more).
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
+            .and(filter_fn(|meta| meta.is_event()))
+    };
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = if json {
         layer.json().with_filter(filter()).boxed()

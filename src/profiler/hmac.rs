@@ -100,14 +100,14 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 /// `base64.urlsafe_b64decode` of CPython: map `-_` to `+/`, drop every character outside
 /// the standard alphabet and `=`, then decode with padding required.
 fn python_urlsafe_b64decode(text: &str) -> Option<Vec<u8>> {
-    let cleaned: String = text
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
+    let cleaned: Vec<u8> = text
+        .bytes()
+        .filter_map(|b| match b {
+            b'-' => Some(b'+'),
+            b'_' => Some(b'/'),
+            b if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=') => Some(b),
+            _ => None,
         })
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
         .collect();
     base64::engine::general_purpose::STANDARD
         .decode(cleaned)
