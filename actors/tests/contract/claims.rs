@@ -230,3 +230,68 @@ async fn postgres_claims_read_only_their_own_queue() {
     assert_eq!(removed, 0, "the claim read other queues' rows:\n{plan}");
     assert!(plan.contains("rows=1 "), "{plan}");
 }
+
+/// A claim's messages are found through the claim index, which holds claimed messages
+/// only (schema migration 4: posts no longer add an entry each, with a NULL claim id).
+/// The lookup as claims.rs writes it must still be served by that partial index.
+#[tokio::test]
+async fn a_claims_messages_are_found_through_a_claimed_only_index() {
+    use sea_orm::ConnectionTrait;
+    let f = Fixture::new().await;
+    let q = f.queue("indexed");
+    f.post(&q, &["1", "2", "3"]).await;
+    let claim = f.data.create_claim(&q, 60, 30, 2).await.unwrap().unwrap();
+    let lookup = "SELECT seq FROM messages WHERE claim_id = $1 AND project = $2 AND queue = $3";
+    if let Some(file) = f.sqlite_file() {
+        let db = rusqlite::Connection::open(file).unwrap();
+        let partial: bool = db
+            .query_row(
+                "SELECT partial FROM pragma_index_list('messages') WHERE name = 'messages_claim'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(partial, "messages_claim holds every message");
+        let mut plan = db
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", lookup.replace('$', "?")))
+            .unwrap();
+        let plan: Vec<String> = plan
+            .query_map((&claim.id, &f.project, "indexed"), |row| row.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("INDEX messages_claim")),
+            "{plan:?}"
+        );
+    } else if let Some(uri) = crate::postgres_uri() {
+        let db = crate::postgres_session(uri).await;
+        let definition = crate::plan_of(
+            &db,
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'messages_claim'".into(),
+        )
+        .await;
+        assert!(
+            definition.contains("WHERE (claim_id IS NOT NULL)"),
+            "{definition}"
+        );
+        // The generic plan, as a prepared statement gets after its first executions.
+        db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
+            .await
+            .unwrap();
+        db.execute_unprepared(&format!("PREPARE held(text, text, text) AS {lookup}"))
+            .await
+            .unwrap();
+        let plan = crate::plan_of(
+            &db,
+            format!(
+                "EXPLAIN (COSTS OFF) EXECUTE held('{}', '{}', 'indexed')",
+                claim.id, f.project
+            ),
+        )
+        .await;
+        db.execute_unprepared("DEALLOCATE held").await.unwrap();
+        assert!(plan.contains("messages_claim"), "{plan}");
+    }
+}

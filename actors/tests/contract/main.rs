@@ -32,6 +32,7 @@ pub struct Fixture {
     pub control: Option<Arc<dyn ControlStore>>,
     pub clock: Clock,
     pub project: String,
+    uri: String,
     _dir: tempfile::TempDir,
 }
 
@@ -66,8 +67,15 @@ impl Fixture {
             control: backend.control,
             clock,
             project: format!("contract-{}", uuid::Uuid::new_v4().simple()),
+            uri,
             _dir: dir,
         }
+    }
+
+    /// The SQLite file the stores use, when the backend is SQLite.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        let path = self.uri.strip_prefix("sqlite://")?;
+        Some(path.split('?').next().unwrap_or(path).into())
     }
 
     pub fn queue(&self, name: &str) -> QueueId {
