@@ -71,11 +71,23 @@ fn init_logging(
         zaqar::profiler::otlp::EXPORTER_LOG_INTERVAL,
     ));
     let registry = tracing_subscriber::registry().with(fmt);
+    // No layer at all when the profiler is off: an absent (`None`) layer still counts as one
+    // interested in every callsite, so each span of the actor path would be checked against
+    // the log's filter at every request, only to be dropped.
     #[cfg(feature = "profiler")]
-    let registry = registry.with(telemetry.map(|t| zaqar::profiler::otlp::layer(&t.provider)));
-    registry.init();
-    // A panic is logged once, as one event (no backtrace of a hundred kilobytes); the
-    // request that hit it is answered 500 (transport::access::catch_panic).
+    let exporter = telemetry.map(|t| zaqar::profiler::otlp::layer(&t.provider));
+    #[cfg(not(feature = "profiler"))]
+    let exporter: Option<tracing_subscriber::layer::Identity> = None;
+    match exporter {
+        Some(exporter) => registry.with(exporter).init(),
+        None => registry.init(),
+    }
+    set_panic_hook();
+}
+
+/// A panic is logged once, as one event (no backtrace of a hundred kilobytes); the request
+/// that hit it is answered 500 (transport::access::catch_panic).
+fn set_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let place = info
             .location()
