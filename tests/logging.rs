@@ -117,38 +117,54 @@ async fn a_storage_failure_names_pool_queue_and_request_id() {
     assert!(line.contains("ERROR"), "{line}");
 }
 
+/// A server tracing requests signed with key `k1`, its collector a closed port; each
+/// `OTEL_*` variable of `env` is passed on.
+#[cfg(feature = "profiler")]
+fn traced_server(dir: &std::path::Path, env: &[(&str, &str)]) -> process::Server {
+    let conf = dir.join("zaqar.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[storage]\nmessage_store = \"sqlite://{}/z.db\"\n[profiler]\nenabled = true\nhmac_keys = [\"k1\"]\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let closed = format!("http://127.0.0.1:{}", common::free_port());
+    let mut env = env.to_vec();
+    env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", closed.as_str()));
+    process::start_with_env(
+        dir,
+        &["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"],
+        &env,
+    )
+}
+
+/// `zaqar queue list` for `project`, signed with `k1` (the command line's --profile).
+#[cfg(feature = "profiler")]
+fn signed_queue_list(s: &process::Server, project: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zaqar"))
+        .args(["--url", &s.url, "--profile", "k1", "queue", "list"])
+        .env("ZAQAR_PROJECT", project)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// With the OTLP collector unreachable, the exporter's failure reaches the log (once per
 /// interval, not per span).
 #[cfg(feature = "profiler")]
 #[tokio::test]
 async fn an_unreachable_collector_is_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("zaqar.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[storage]\nmessage_store = \"sqlite://{}/z.db\"\n[profiler]\nenabled = true\nhmac_keys = [\"k1\"]\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let closed = format!("http://127.0.0.1:{}", common::free_port());
-    let s = process::start_with_env(
+    let s = traced_server(
         dir.path(),
-        &["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"],
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", closed.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
     );
-    // A signed request, through the zaqar command line's --profile.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zaqar"))
-        .args(["--url", &s.url, "--profile", "k1", "queue", "list"])
-        .env("ZAQAR_PROJECT", "traced")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    signed_queue_list(&s, "traced");
     let line = line_with(&s, &["BatchSpanProcessor.ExportError"]);
     assert!(line.contains("ERROR"), "{line}");
 }
@@ -160,27 +176,8 @@ async fn an_unreachable_collector_is_logged() {
 #[tokio::test]
 async fn a_signed_request_logs_the_line_any_request_gets() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("zaqar.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[storage]\nmessage_store = \"sqlite://{}/z.db\"\n[profiler]\nenabled = true\nhmac_keys = [\"k1\"]\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let closed = format!("http://127.0.0.1:{}", common::free_port());
-    let s = process::start_with_env(
-        dir.path(),
-        &["--config", conf.to_str().unwrap(), "--bind", "127.0.0.1:0"],
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", closed.as_str())],
-    );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zaqar"))
-        .args(["--url", &s.url, "--profile", "k1", "queue", "list"])
-        .env("ZAQAR_PROJECT", "signed-project")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let s = traced_server(dir.path(), &[]);
+    signed_queue_list(&s, "signed-project");
     let line = line_with(&s, &["zaqar::access", "project=signed-project"]);
     assert!(line.contains("trace_id="), "a traced request: {line}");
     assert!(

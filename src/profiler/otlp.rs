@@ -136,8 +136,9 @@ where
     // into every export, when the span's name already says where it is), busy and idle
     // times (two clock reads at every poll of an instrumented future) and the activation
     // of each span's OpenTelemetry context on entry (nothing here reads the current
-    // context: hops carry theirs in the envelope). Together they were about a third of
-    // the cost of a signed request (BENCHMARKS.md "The profiler rows").
+    // context: hops carry theirs in the envelope). With the log no longer seeing spans
+    // (bin/zaqar-server.rs), leaving them out took about a quarter off what being traced
+    // costs a request (BENCHMARKS.md, "Fourth round").
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("zaqar"))
         .with_location(false)
