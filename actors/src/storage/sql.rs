@@ -8,11 +8,12 @@
 //! claimers take different messages instead of queueing on the same rows (and is written
 //! `seq = ANY(ARRAY(...))`, evaluated once: [`SqlStore::picked`]).
 //!
-//! A message looked up by id is found through the id's unique index, never the queue's key:
-//! such statements write their queue condition as `(project = .. AND queue = ..) IS TRUE`,
-//! which no index serves. Without statistics (a new table, or the first minute after a bulk
-//! load) PostgreSQL otherwise planned a delete by id as a walk of the whole queue (200
-//! deletes a second at 20,000 messages). Likewise a search of a queue (a claim's, a pop's,
+//! A message looked up by id is found through the id's unique index, and a claim's messages
+//! through the claim index, never the queue's key: such statements write their queue
+//! condition as `(project = .. AND queue = ..) IS TRUE`, which no index serves. Without
+//! statistics (a new table, or the first minute after a bulk load) PostgreSQL otherwise
+//! planned a delete by id, or a claim's renewal, as a walk of the whole queue (200 deletes
+//! a second at 20,000 messages). Likewise a search of a queue (a claim's, a pop's,
 //! a listing, the stats) reads `expires + 0`, so that only the queue's key serves it and
 //! never the `expires` index, which holds every queue's messages (claims.rs).
 //!

@@ -68,7 +68,7 @@ impl ClaimStore for SqlStore {
             .query(
                 &format!(
                     "SELECT {MESSAGE_COLUMNS}, claim_ttl, claim_created FROM messages
-                     WHERE claim_id = $1 AND project = $2 AND queue = $3
+                     WHERE claim_id = $1 AND (project = $2 AND queue = $3) IS TRUE
                      AND claim_expires > $4 AND expires > $4 ORDER BY seq"
                 ),
                 vec![id.into(), p, n, now.into()],
@@ -95,7 +95,7 @@ impl ClaimStore for SqlStore {
                 &format!(
                     "UPDATE messages SET claim_expires = $1, claim_ttl = $2, claim_created = $3,
                         expires = {}(expires, $4)
-                     WHERE claim_id = $5 AND project = $6 AND queue = $7
+                     WHERE claim_id = $5 AND (project = $6 AND queue = $7) IS TRUE
                      AND claim_expires > $3 AND expires > $3",
                     self.greatest()
                 ),
@@ -120,7 +120,7 @@ impl ClaimStore for SqlStore {
         let (p, n) = q(queue);
         self.exec(
             "UPDATE messages SET claim_id = NULL, claim_expires = 0
-             WHERE claim_id = $1 AND project = $2 AND queue = $3",
+             WHERE claim_id = $1 AND (project = $2 AND queue = $3) IS TRUE",
             vec![id.into(), p, n],
         )
         .await
@@ -133,7 +133,7 @@ impl SqlStore {
     pub(super) async fn claim_is_live(&self, queue: &QueueId, id: &str, now: i64) -> Result<bool> {
         let row = self
             .query_one(
-                "SELECT 1 FROM messages WHERE claim_id = $1 AND project = $2 AND queue = $3
+                "SELECT 1 FROM messages WHERE claim_id = $1 AND (project = $2 AND queue = $3) IS TRUE
                  AND claim_expires > $4 AND expires > $4 LIMIT 1",
                 vec![id.into(), q(queue).0, q(queue).1, now.into()],
             )
