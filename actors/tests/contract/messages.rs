@@ -267,3 +267,35 @@ async fn postgres_deletes_by_id_use_the_id_index_without_statistics() {
     .await;
     assert!(plan.contains("Index Cond: (id = "), "{plan}");
 }
+
+/// More messages in one post, claim or delete than one call of a store's inner commands may
+/// take at once (Redis scripts write each index with one command for the whole batch, in
+/// chunks: Lua's `unpack` stops at 8000 values, two per message in a sorted set). The API
+/// bounds these by configuration only, so a store must take any number.
+#[tokio::test]
+async fn batches_beyond_a_commands_argument_bound_are_stored_claimed_and_deleted_whole() {
+    let f = Fixture::new().await;
+    let q = f.queue("wide");
+    const N: usize = 4001;
+    let texts: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let posted = f.post(&q, &refs).await;
+    assert_eq!(posted.len(), N);
+    let stats = f.data.queue_stats(&q).await.unwrap();
+    assert_eq!(
+        (stats.free, stats.claimed, stats.total),
+        (N as i64, 0, N as i64)
+    );
+
+    let claim = f.data.create_claim(&q, 60, 30, N as u32).await.unwrap();
+    let claim = claim.expect("the free messages are claimed");
+    assert_eq!(ids(&claim.messages), posted, "every message, in FIFO order");
+    let stats = f.data.queue_stats(&q).await.unwrap();
+    assert_eq!((stats.free, stats.claimed), (0, N as i64));
+    assert!(f.data.create_claim(&q, 60, 30, 1).await.unwrap().is_none());
+
+    f.data.delete_messages(&q, posted.clone()).await.unwrap();
+    let stats = f.data.queue_stats(&q).await.unwrap();
+    assert_eq!((stats.free, stats.claimed, stats.total), (0, 0, 0));
+    assert!(f.data.get_messages(&q, posted).await.unwrap().is_empty());
+}

@@ -3,7 +3,8 @@
 --
 -- A message is a hash P:m:<id> with fields s (seq), b (body), t (ttl s), c (created ms),
 -- e (expires ms), v (visible from ms), cl (client id), ci (claim id), ce (claim expires ms),
--- ct (claim ttl s), cc (claim created ms), n (claim count). It belongs to the queue while
+-- ct (claim ttl s), cc (claim created ms), n (claim count); the claim fields are absent
+-- until a claim sets them (read as '' and 0). It belongs to the queue while
 -- its id is in P:ids; a hash left behind by a deleted queue expires by itself and is never
 -- read, since every read goes through P:ids.
 --
@@ -48,15 +49,26 @@ local function out(m)
   return {m.s, m.id, m.b, m.t, m.c, held(m) and m.ci or '', m.n, m.ct, m.cc}
 end
 
--- Removes a message from the queue: its hash and every index.
-local function forget(id)
-  redis.call('DEL', mkey(id))
-  redis.call('ZREM', IDS, id)
-  redis.call('ZREM', EXP, id)
-  redis.call('ZREM', FREE, id)
-  redis.call('ZREM', HELD, id)
-  redis.call('ZREM', LATER, id)
+-- Calls `cmd [key] args...` in chunks: Lua's `unpack` is bounded by its stack, and a claim's
+-- or a pop's limit is configurable. Chunks of 1000 keep ZADD's score-member pairs whole.
+local function many(cmd, key, args)
+  for i = 1, #args, 1000 do
+    local j = math.min(i + 999, #args)
+    if key then redis.call(cmd, key, unpack(args, i, j)) else redis.call(cmd, unpack(args, i, j)) end
+  end
 end
+
+-- Removes messages from the queue: their hashes and every index, one command per index for
+-- all of them (each command a script runs has a cost of its own beyond its work).
+local function forget_all(ids)
+  if #ids == 0 then return end
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = mkey(id) end
+  many('DEL', nil, keys)
+  for _, index in ipairs({IDS, EXP, FREE, HELD, LATER}) do many('ZREM', index, ids) end
+end
+
+local function forget(id) forget_all({id}) end
 
 -- Files a message whose claim ended or whose delay passed as free (if it is still here).
 local function free_again(id, index)
@@ -81,10 +93,13 @@ end
 
 -- Visits the live messages of `index` (scored by seq) in FIFO order after seq `after`,
 -- until `visit` answers false; entries whose message has expired are dropped on the way.
-local function scan(index, after, visit)
+-- `page` entries are read at a time (the number the caller expects to need, within 10..100):
+-- a claim of 10 reads 10, not a hundred ids and scores it would not look at.
+local function scan(index, after, page, visit)
+  page = math.min(100, math.max(10, page))
   local cursor = '(' .. after
   while true do
-    local batch = redis.call('ZRANGEBYSCORE', index, cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
+    local batch = redis.call('ZRANGEBYSCORE', index, cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, page)
     if #batch == 0 then return end
     for i = 1, #batch, 2 do
       local id = batch[i]

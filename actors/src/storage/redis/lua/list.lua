@@ -8,7 +8,7 @@ local limit, echo, claimed, delayed, client =
 local index = IDS
 if not claimed and not delayed then index = FREE end
 local res = {}
-scan(index, after, function(m)
+scan(index, after, limit, function(m)
   if (echo or m.cl ~= client) and (claimed or not held(m)) and (delayed or m.v <= now) then
     res[#res + 1] = out(m)
   end

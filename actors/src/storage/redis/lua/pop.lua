@@ -1,10 +1,11 @@
 tidy()
-local limit, res = tonumber(ARGV[2]), {}
-scan(FREE, 0, function(m)
+local limit, res, ids = tonumber(ARGV[2]), {}, {}
+scan(FREE, 0, limit, function(m)
   if not held(m) and m.v <= now then
     res[#res + 1] = out(m)
-    forget(m.id)
+    ids[#ids + 1] = m.id
   end
   return #res < limit
 end)
+forget_all(ids)
 return cjson.encode(res)
