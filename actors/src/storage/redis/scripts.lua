@@ -26,6 +26,7 @@
 local P = KEYS[1]
 local now = tonumber(ARGV[1])
 local IDS, EXP, FREE, HELD, LATER = P .. ':ids', P .. ':exp', P .. ':free', P .. ':held', P .. ':later'
+local INDEXES = {IDS, EXP, FREE, HELD, LATER}
 local BUDGET = 1000
 
 local function mkey(id) return P .. ':m:' .. id end
@@ -65,10 +66,14 @@ local function forget_all(ids)
   local keys = {}
   for i, id in ipairs(ids) do keys[i] = mkey(id) end
   many('DEL', nil, keys)
-  for _, index in ipairs({IDS, EXP, FREE, HELD, LATER}) do many('ZREM', index, ids) end
+  for _, index in ipairs(INDEXES) do many('ZREM', index, ids) end
 end
 
-local function forget(id) forget_all({id}) end
+-- One message: the same commands, without the tables (a delete by id is the hottest script).
+local function forget(id)
+  redis.call('DEL', mkey(id))
+  for _, index in ipairs(INDEXES) do redis.call('ZREM', index, id) end
+end
 
 -- Files a message whose claim ended or whose delay passed as free (if it is still here).
 local function free_again(id, index)
