@@ -7,7 +7,7 @@
 #   bash benches/redis_scripts.sh [REV] [ROUNDS]
 #
 # REV (default HEAD~1) names the scripts to compare with. A queue is filled through
-# zaqar-server (16,000 messages); each round times 300 claims and 1,000 deletes per side
+# zaqar-server (16,000 messages); each round times 1,000 claims and 1,000 deletes per side
 # with INFO commandstats (microseconds Redis spent per EVALSHA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ for round in $(seq "$rounds"); do
         claim=$("${cli[@]}" script load "$(script_of "$side" claim)")
         delete=$("${cli[@]}" script load "$(script_of "$side" delete)")
         now=$(($(date +%s%N) / 1000000))
-        for i in $(seq 300); do echo "evalsha $claim 1 $key $now c$round$side$i 60 60 10"; done >"$work/claims"
+        for i in $(seq 1000); do echo "evalsha $claim 1 $key $now c$round$side$i 60 60 10"; done >"$work/claims"
         # Deletes of messages no claim took (the last ones posted), without a claim id.
         "${cli[@]}" zrevrange "$key:ids" 0 999 |
             while read -r id; do echo "evalsha $delete 1 $key $now $id ''"; done >"$work/deletes"
