@@ -28,7 +28,7 @@ script_of() {
         git show "$rev:$lua/lua/$2.lua"
     fi
 }
-# per_call SHA COMMANDS: loads COMMANDS (one EVALSHA a line) and answers Redis's µs per call.
+# per_call FILE: sends the commands of FILE (one EVALSHA a line) and answers Redis's µs per call.
 per_call() {
     "${cli[@]}" config resetstat >/dev/null
     "${cli[@]}" <"$1" >/dev/null
