@@ -85,9 +85,7 @@ end
 -- Catches the indexes up with time: expired messages go, ended claims and passed delays
 -- make messages free. At most BUDGET of each.
 local function tidy()
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', EXP, '-inf', now, 'LIMIT', 0, BUDGET)) do
-    forget(id)
-  end
+  forget_all(redis.call('ZRANGEBYSCORE', EXP, '-inf', now, 'LIMIT', 0, BUDGET))
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', HELD, '-inf', now, 'LIMIT', 0, BUDGET)) do
     free_again(id, HELD)
   end
