@@ -468,26 +468,49 @@ async fn postgres_gathered_writes_have_batch_spans() {
         (post, "SQL INSERT", "INSERT INTO messages"),
         (delete, "SQL DELETE", "DELETE FROM messages WHERE id"),
     ] {
-        let spans = spans_of(&hex(base), has_http);
-        let own = spans
-            .iter()
-            .find(|s| {
-                s.name == name && attr(s, "db.statement").is_some_and(|t| t.starts_with(statement))
-            })
-            .unwrap_or_else(|| panic!("no {statement}: {:?}", names(&spans)));
-        assert_eq!(attr(own, "db.system").as_deref(), Some("postgresql"));
-        let batch = one(&spans, "SQL BATCH");
-        assert_eq!(batch.parent_span_id, own.span_context.span_id());
-        assert_eq!(attr(batch, "db.system").as_deref(), Some("postgresql"));
-        assert_eq!(attr(batch, "zaqar.batch.traced").as_deref(), Some("1"));
-        assert_eq!(own.links.len(), 1);
-        assert_eq!(own.links.links[0].span_context, batch.span_context);
-        assert_eq!(
-            attr(own, "zaqar.batch.size"),
-            attr(batch, "zaqar.batch.size")
-        );
-        assert!(attr(own, "zaqar.batch.wait_us").is_some());
+        assert_gathered(base, name, statement, "postgresql", "SQL BATCH");
     }
+}
+
+/// The Redis store's posts go in with other requests' (storage/redis/posts.rs): the traced
+/// post's script span has its `REDIS BATCH` child, linked, with the batch's size and wait.
+/// Needs `ZAQAR_TEST_REDIS_URI` (tests/run.sh sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_gathered_posts_have_batch_spans() {
+    let Ok(uri) = std::env::var("ZAQAR_TEST_REDIS_URI") else {
+        eprintln!("not run: set ZAQAR_TEST_REDIS_URI=redis://... (tests/run.sh does)");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let s = server(move |c| c.storage.message_store = uri);
+    let post = "eaeaeaea-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+    let r = signed_post(&s.api(), "/v2/queues/redis-batch/messages", post).await;
+    assert_eq!(r.status, 201);
+    assert_gathered(post, "REDIS post", "post", "redis", "REDIS BATCH");
+}
+
+/// The trace `base` has a span `name` (its statement starting with `statement`) whose one
+/// child is the batch it went in, `batch_name`, linked from it with the batch's size.
+fn assert_gathered(base: &str, name: &str, statement: &str, system: &str, batch_name: &str) {
+    let spans = spans_of(&hex(base), has_http);
+    let own = spans
+        .iter()
+        .find(|s| {
+            s.name == name && attr(s, "db.statement").is_some_and(|t| t.starts_with(statement))
+        })
+        .unwrap_or_else(|| panic!("no {statement}: {:?}", names(&spans)));
+    assert_eq!(attr(own, "db.system").as_deref(), Some(system));
+    let batch = one(&spans, batch_name);
+    assert_eq!(batch.parent_span_id, own.span_context.span_id());
+    assert_eq!(attr(batch, "db.system").as_deref(), Some(system));
+    assert_eq!(attr(batch, "zaqar.batch.traced").as_deref(), Some("1"));
+    assert_eq!(own.links.len(), 1);
+    assert_eq!(own.links.links[0].span_context, batch.span_context);
+    assert_eq!(
+        attr(own, "zaqar.batch.size"),
+        attr(batch, "zaqar.batch.size")
+    );
+    assert!(attr(own, "zaqar.batch.wait_us").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

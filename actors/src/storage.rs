@@ -21,6 +21,7 @@ pub mod actor;
 pub mod common;
 pub mod encrypted;
 pub mod faulty;
+pub mod gather;
 pub mod mongo;
 pub mod open;
 pub mod options;

@@ -24,6 +24,7 @@ mod connections;
 pub mod control;
 pub mod layout;
 mod messages;
+mod posts;
 mod queues;
 mod subscriptions;
 
@@ -45,6 +46,7 @@ use crate::model::{
 };
 use crate::storage::bounded;
 use crate::storage::common::{age, fifo, parse_object, Undeleted};
+use crate::storage::gather;
 use crate::storage::options::{Backend, OpenOptions};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
@@ -154,13 +156,14 @@ pub struct RedisStore {
     /// Multiplexed connections: each carries many requests at once.
     pool: connections::Pool,
     clock: Clock,
-    defaults: QueueDefaults,
     timeout: Duration,
     /// Set once the data is in the current key layout (see [`layout`]): checked, and
     /// upgraded if need be, before the first command that reaches Redis.
     layout: tokio::sync::OnceCell<()>,
     /// Redis's address, to fail fast while it refuses connections.
-    reach: Reachability,
+    reach: Arc<Reachability>,
+    /// Where posts go, gathered across requests (`posts`).
+    posts: gather::Lane<posts::Posts>,
 }
 
 fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
@@ -230,13 +233,22 @@ impl RedisStore {
         // Connections are made on demand: a Redis that is down when the server starts costs
         // its queues a 503 until it is up, not the start.
         let pool = connections::pool(manager, opts.pool_size, opts.timeout);
+        let reach = Arc::new(Reachability::new(
+            redis_addr(&opts.uri).into_iter().collect(),
+        ));
+        let sender = posts::Sender {
+            pool: pool.clone(),
+            reach: reach.clone(),
+            clock: clock.clone(),
+            defaults,
+        };
         let store = Self {
             pool,
             clock,
-            defaults,
             timeout: opts.command_timeout,
             layout: tokio::sync::OnceCell::new(),
-            reach: Reachability::new(redis_addr(&opts.uri).into_iter().collect()),
+            reach,
+            posts: gather::Lane::start(sender, gather::LANE_CAPACITY, opts.command_timeout),
         };
         if let Err(e) = store.ping().await {
             tracing::warn!(

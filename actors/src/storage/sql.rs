@@ -28,7 +28,8 @@
 //! - [`control`]: the control store (pools, flavors, catalog) on the same database.
 //! - [`lane`]: SQLite's writes, on one connection and thread of their own, committed in
 //!   batches (group commit).
-//! - `gather`: PostgreSQL's posts and deletes by id, concurrent requests' in one statement.
+//! - `gather`: PostgreSQL's posts and deletes by id, concurrent requests' in one statement
+//!   (the lane itself is `storage::gather`'s).
 //! - [`reserve`]: disk space kept aside so that a full disk can be freed by deleting.
 //! - `settings`: the cache of queues' settings that lets a post be one statement.
 
@@ -67,6 +68,7 @@ use crate::model::{
 };
 use crate::storage::bounded;
 use crate::storage::common::{age, check_post_size, fifo, parse_object, Undeleted};
+use crate::storage::gather::LANE_CAPACITY;
 use crate::storage::options::{Backend, OpenOptions};
 use crate::storage::prelude::*;
 use crate::storage::reach::Reachability;
@@ -105,10 +107,6 @@ pub struct SqlOptions {
     /// SQLite: how many writes its lane commits together, and how long one may wait.
     pub write_batch: lane::BatchLimits,
 }
-
-/// Writes that may wait in SQLite's lane (posts in PostgreSQL's); beyond, a write is
-/// answered 503 at once.
-const LANE_CAPACITY: usize = 10_000;
 
 pub struct SqlStore {
     db: DatabaseConnection,

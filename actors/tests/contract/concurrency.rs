@@ -1,8 +1,10 @@
-//! Under concurrency: claimers never share a message, producers keep their order, and a
-//! post that may not create its queue never outlives a concurrent delete of it.
+//! Under concurrency: claimers never share a message, producers keep their order, a post
+//! that may not create its queue never outlives a concurrent delete of it, and posts sent
+//! together are answered each its own.
 
 use std::collections::{BTreeMap, HashSet};
 
+use zaqar_actors::error::StorageError;
 use zaqar_actors::model::{ListFilter, QueueId};
 
 use crate::{message, seen_by_other, Fixture, CLIENT};
@@ -170,4 +172,66 @@ async fn a_post_without_create_never_outlives_a_concurrent_queue_delete() {
         };
         assert!(f.list_all(&q, all).await.is_empty(), "round {round}");
     }
+}
+
+/// Posts sent together (and so, on stores that gather writes, in one batch) are answered
+/// each its own: one too large for its queue, one to a queue that does not exist, and one
+/// to another queue neither fail the rest nor are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn posts_sent_together_are_answered_each_its_own() {
+    let f = Fixture::new().await;
+    let small = f.queue("small-together");
+    let other = f.queue("other-together");
+    let absent = f.queue("absent-together");
+    let metadata = serde_json::from_str(r#"{"_max_messages_post_size": 10}"#).unwrap();
+    f.data.create_queue(&small, metadata).await.unwrap();
+    // (queue, text, size, create): every third post to `small` is too large for it.
+    let mut posts = Vec::new();
+    for i in 0..30 {
+        posts.push((
+            small.clone(),
+            i.to_string(),
+            if i % 3 == 0 { 11 } else { 5 },
+            true,
+        ));
+        posts.push((other.clone(), i.to_string(), 5, true));
+        posts.push((absent.clone(), i.to_string(), 5, false));
+    }
+    let answers = futures_util::future::join_all(posts.iter().map(|(q, text, size, create)| {
+        f.data.post_messages(
+            q,
+            CLIENT,
+            vec![message(text, None, None)].into(),
+            *size,
+            *create,
+        )
+    }))
+    .await;
+    let mut stored: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ((q, text, size, _), answer) in posts.iter().zip(answers) {
+        match (q.name.as_str(), answer) {
+            ("small-together", Err(StorageError::PostTooLarge { max: 10 })) if *size == 11 => {}
+            ("absent-together", Err(StorageError::QueueDoesNotExist { .. })) => {}
+            ("small-together" | "other-together", Ok(ids)) if *size == 5 => {
+                assert_eq!(ids.len(), 1);
+                stored.entry(q.name.clone()).or_default().push(text.clone());
+            }
+            (name, answer) => panic!("{name} {text} (size {size}): {answer:?}"),
+        }
+    }
+    assert_eq!(stored["small-together"].len(), 20);
+    assert_eq!(stored["other-together"].len(), 30);
+    for q in [&small, &other] {
+        let mut bodies: Vec<String> = f
+            .list_all(q, seen_by_other())
+            .await
+            .iter()
+            .map(|m| m.body.get().to_owned())
+            .collect();
+        bodies.sort();
+        let mut expected = stored[&q.name].clone();
+        expected.sort();
+        assert_eq!(bodies, expected, "{}", q.name);
+    }
+    assert!(f.data.queue_metadata(&absent).await.unwrap().is_none());
 }

@@ -84,6 +84,7 @@ pub(super) fn pool(manager: Manager, size: u32, timeout: std::time::Duration) ->
     )
 }
 
+#[derive(Clone)]
 pub(super) struct Pool(bb8::Pool<Manager>);
 
 impl Pool {

@@ -13,19 +13,14 @@ impl MessageStore for RedisStore {
         size: u64,
         create: bool,
     ) -> Result<Vec<String>> {
-        let now = self.clock.now_ms();
-        let d = &self.defaults;
-        let mut args: Vec<String> = vec![
-            now.to_string(),
-            queue.name.clone(),
-            d.default_message_ttl.to_string(),
-            d.default_message_delay.to_string(),
-            d.max_messages_post_size.to_string(),
+        self.ready().await?;
+        let mut args: Vec<String> = Vec::with_capacity(4 + messages.len() * 4);
+        args.extend([
             size.to_string(),
             client_id.to_owned(),
             if create { "1" } else { "0" }.to_owned(),
             messages.len().to_string(),
-        ];
+        ]);
         let mut ids = Vec::with_capacity(messages.len());
         for m in messages.iter() {
             let id = Uuid::new_v4().to_string();
@@ -35,12 +30,20 @@ impl MessageStore for RedisStore {
             args.push(m.delay.map(|d| d.to_string()).unwrap_or_default());
             ids.push(id);
         }
-        let keys = [prefix(queue), queues_key(&queue.project)];
-        let (status, max): (String, u64) = self.eval(&scripts().post, &keys, args).await?;
-        match status.as_str() {
-            "too_large" => Err(StorageError::PostTooLarge { max }),
-            "missing" => Err(StorageError::queue_missing(queue)),
-            _ => Ok(ids),
+        let post = posts::Post {
+            queue: queue.clone(),
+            args,
+        };
+        let posted = db_call(REDIS_SPANS, "EVALSHA", Some(scripts().post.name), async {
+            let (posted, batch) = self.posts.run(post).await?;
+            crate::envelope::record_batch(&batch);
+            posted
+        })
+        .await?;
+        match posted {
+            posts::Posted::Stored => Ok(ids),
+            posts::Posted::TooLarge { max } => Err(StorageError::PostTooLarge { max }),
+            posts::Posted::QueueMissing => Err(StorageError::queue_missing(queue)),
         }
     }
 

@@ -1,0 +1,177 @@
+//! Writes gathered across requests: the jobs of every request waiting while the previous
+//! batch ran go to the database together (one multi-row statement on PostgreSQL, one script
+//! call per queue on Redis), one round trip and one commit (one WAL flush, one fsync of
+//! Redis's append-only file) for all of them, where each request used to pay its own.
+//! SQLite's writes have their own lane (`sql::lane`).
+//!
+//! A [`Gathered`] kind says how a batch of its jobs is sent and what each job is answered.
+//! A batch holds at most [`Gathered::MAX_ROWS`] rows (a job larger than that runs alone).
+//! When a batch fails as a whole, each of its jobs runs alone, so a failure is its own
+//! request's only (kinds whose jobs can fail apart answer each job its own result instead).
+//! A job whose request stopped waiting (its time bound answered it 503) is not run. Each lane
+//! is a task on the runtime that opened the store; one batch is in flight at a time, and the
+//! next gathers meanwhile (group commit).
+
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::envelope::{BatchInfo, BatchSpan, DbSystem, JobTrace};
+use crate::error::{Result, StorageError};
+
+/// Writes that may wait in a lane; beyond, a write is answered 503 at once.
+pub const LANE_CAPACITY: usize = 10_000;
+
+/// A kind of write that a batch of requests can send as one.
+pub trait Gathered: Send + Sync + 'static {
+    /// What a batch is sent on.
+    type Conn: Send + Sync + 'static;
+    /// One request's part of the batch.
+    type Job: Send + Sync + 'static;
+    /// What one request is answered.
+    type Done: Send + 'static;
+    /// What the lane is called in errors.
+    const NAME: &'static str;
+    /// The batch span's database.
+    const SPANS: DbSystem;
+    /// Rows a batch may hold.
+    const MAX_ROWS: usize;
+    /// Rows `job` adds to the batch.
+    fn rows(job: &Self::Job) -> usize;
+    /// Runs `jobs` as one batch, each round trip bounded by `timeout`: each job's answer, in
+    /// order.
+    fn run<'a>(
+        conn: &'a Self::Conn,
+        jobs: &'a [&'a Self::Job],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Self::Done>>>;
+    /// Whether an answer is a failure, for the batch's span.
+    fn failed(_done: &Self::Done) -> bool {
+        false
+    }
+}
+
+type Answer<D> = Result<(D, BatchInfo)>;
+
+struct Job<K: Gathered> {
+    part: K::Job,
+    queued: Instant,
+    reply: oneshot::Sender<Answer<K::Done>>,
+    trace: JobTrace,
+}
+
+/// The sending side of one kind's lane; its task ends when the lane is dropped.
+pub struct Lane<K: Gathered> {
+    jobs: mpsc::Sender<Job<K>>,
+    kind: PhantomData<K>,
+}
+
+impl<K: Gathered> Lane<K> {
+    /// Starts the lane's task on the current runtime. `capacity` jobs may wait; more are
+    /// refused (503). Each statement is bounded by `timeout`.
+    pub fn start(conn: K::Conn, capacity: usize, timeout: Duration) -> Self {
+        let (jobs, rx) = mpsc::channel(capacity.max(1));
+        tokio::spawn(serve::<K>(conn, rx, timeout));
+        Self {
+            jobs,
+            kind: PhantomData,
+        }
+    }
+
+    /// Runs `part` with the next batch: its answer, once the batch has committed. Called
+    /// inside the request's statement span, when traced: the batch's span links to it.
+    pub async fn run(&self, part: K::Job) -> Result<(K::Done, BatchInfo)> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            part,
+            queued: Instant::now(),
+            reply,
+            trace: JobTrace::capture(K::SPANS),
+        };
+        self.jobs.try_send(job).map_err(|e| {
+            StorageError::unavailable(match e {
+                mpsc::error::TrySendError::Full(_) => format!("{}: too many waiting", K::NAME),
+                mpsc::error::TrySendError::Closed(_) => format!("{}: stopped", K::NAME),
+            })
+        })?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StorageError::unavailable(format!("{}: stopped", K::NAME))))
+    }
+}
+
+/// The lane's task: gathers the jobs waiting, up to [`Gathered::MAX_ROWS`], and runs them.
+async fn serve<K: Gathered>(conn: K::Conn, mut rx: mpsc::Receiver<Job<K>>, timeout: Duration) {
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut rows = K::rows(&first.part);
+        let mut batch = vec![first];
+        while let Ok(job) = rx.try_recv() {
+            if rows + K::rows(&job.part) > K::MAX_ROWS {
+                next = Some(job);
+                break;
+            }
+            rows += K::rows(&job.part);
+            batch.push(job);
+        }
+        // A request that gave up waiting (its time bound answered it 503) is not run after
+        // all: it must not be done once its client was told it failed.
+        batch.retain(|job| !job.reply.is_closed());
+        if !batch.is_empty() {
+            run(&conn, batch, timeout).await;
+        }
+    }
+}
+
+/// Runs `batch` as one; if that fails (and it held more than one job), each job
+/// alone, for its own answer.
+async fn run<K: Gathered>(conn: &K::Conn, batch: Vec<Job<K>>, timeout: Duration) {
+    let span = BatchSpan::open(K::SPANS, batch.iter().map(|job| &job.trace));
+    let started = Instant::now();
+    let waited = |job: &Job<K>| started.saturating_duration_since(job.queued);
+    let size = batch.len();
+    let parts: Vec<&K::Job> = batch.iter().map(|job| &job.part).collect();
+    let done = span.run(K::run(conn, &parts, timeout)).await;
+    drop(parts);
+    match done {
+        Ok(answers) => {
+            if answers.iter().any(K::failed) {
+                span.failed();
+            }
+            let context = span.info();
+            span.end();
+            for (job, answer) in batch.into_iter().zip(answers) {
+                let info = context.of(size, waited(&job));
+                let _ = job.reply.send(Ok((answer, info)));
+            }
+        }
+        Err(e) if size == 1 => {
+            span.failed();
+            span.end();
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+        Err(_) => {
+            span.failed();
+            span.end();
+            for job in batch {
+                let alone = BatchSpan::open(K::SPANS, [&job.trace].into_iter());
+                let done = alone.run(K::run(conn, &[&job.part], timeout)).await;
+                let info = alone.info().of(1, waited(&job));
+                alone.end();
+                let answer = done.map(|mut answers| (answers.remove(0), info));
+                let _ = job.reply.send(answer);
+            }
+        }
+    }
+}
