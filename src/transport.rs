@@ -167,7 +167,9 @@ fn resource(path: &str, allow: &'static str) -> Resource {
     }))
 }
 
-/// The route table of API v2 (and the versions document at `/`).
+/// The route table of API v2 (and the versions document at `/`). No two templates match one
+/// path; the message and claim routes come first, as the router tries each in turn with a
+/// regular expression and they carry most requests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use v2::{claims, home, messages, queues, share, subscriptions};
     cfg.service(resource("/", "GET").route(web::get().to(home::versions)))
@@ -179,19 +181,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/v2/health", "GET").route(web::get().to(home::health)))
         .service(resource("/v2/queues", "GET").route(web::get().to(queues::list)))
-        .service(
-            resource("/v2/queues/{queue}", "GET, PUT, PATCH, DELETE")
-                .route(web::get().to(queues::get))
-                .route(web::put().to(queues::create))
-                .route(web::patch().to(queues::patch))
-                .route(web::delete().to(queues::delete)),
-        )
-        .service(
-            resource("/v2/queues/{queue}/stats", "GET, OPTIONS")
-                .route(web::get().to(queues::stats)),
-        )
-        .service(resource("/v2/queues/{queue}/purge", "POST").route(web::post().to(queues::purge)))
-        .service(resource("/v2/queues/{queue}/share", "POST").route(web::post().to(share::create)))
         .service(
             resource("/v2/queues/{queue}/messages", "GET, POST, DELETE")
                 .route(web::get().to(messages::list))
@@ -212,6 +201,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(claims::renew))
                 .route(web::delete().to(claims::release)),
         )
+        .service(
+            resource("/v2/queues/{queue}", "GET, PUT, PATCH, DELETE")
+                .route(web::get().to(queues::get))
+                .route(web::put().to(queues::create))
+                .route(web::patch().to(queues::patch))
+                .route(web::delete().to(queues::delete)),
+        )
+        .service(
+            resource("/v2/queues/{queue}/stats", "GET, OPTIONS")
+                .route(web::get().to(queues::stats)),
+        )
+        .service(resource("/v2/queues/{queue}/purge", "POST").route(web::post().to(queues::purge)))
+        .service(resource("/v2/queues/{queue}/share", "POST").route(web::post().to(share::create)))
         .service(
             resource("/v2/queues/{queue}/subscriptions", "GET, POST")
                 .route(web::get().to(subscriptions::list))

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::HttpMessage;
+use actix_web::{HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use tracing_actix_web::RequestId;
@@ -44,6 +44,21 @@ pub fn request_id_of(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()))
 }
 
+/// The request's route template (`/v2/queues/{queue}/messages`), or none outside the API's
+/// routes. Matched once and kept in the request's extensions: matching runs the router's
+/// regular expressions over again, and the access log and the policy check both need it.
+pub fn route_pattern(req: &HttpRequest) -> Option<String> {
+    if let Some(RoutePattern(known)) = req.extensions().get::<RoutePattern>() {
+        return known.clone();
+    }
+    let pattern = req.match_pattern();
+    req.extensions_mut().insert(RoutePattern(pattern.clone()));
+    pattern
+}
+
+/// [`route_pattern`]'s answer, once known.
+struct RoutePattern(Option<String>);
+
 /// One `info` line per request: method, route template (never the raw path, which can
 /// hold claim ids), status, latency, request id, project and, when traced, the trace id.
 pub fn access_log<S, B>(
@@ -64,22 +79,21 @@ where
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let route = route_pattern(req.request()).unwrap_or_else(|| "-".into());
     let fut = srv.call(req);
     Box::pin(REQUEST_ID.scope(request_id.clone(), async move {
         let res = fut.await;
-        let (status, route, trace_id) = match &res {
+        let (status, trace_id) = match &res {
             Ok(res) => (
                 res.status(),
-                res.request().match_pattern(),
                 res.headers()
                     .get(TRACE_ID_HEADER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
             ),
             // An answer that travels as an error (a panic's 500).
-            Err(e) => (e.as_response_error().status_code(), None, None),
+            Err(e) => (e.as_response_error().status_code(), None),
         };
-        let route = route.unwrap_or_else(|| "-".into());
         tracing::info!(
             target: ACCESS_TARGET,
             method = %method,

@@ -129,7 +129,8 @@ where
     S::Future: 'static,
     B: 'static,
 {
-    let denied = match (req.app_data::<web::Data<AppState>>(), req.match_pattern()) {
+    let pattern = super::access::route_pattern(req.request());
+    let denied = match (req.app_data::<web::Data<AppState>>(), pattern) {
         (Some(state), Some(pattern)) => action(&pattern, req.method()).is_some_and(|action| {
             !state.policy.allows(action, || creds(&req)) && !refused_before_policy(&req, &pattern)
         }),
