@@ -22,9 +22,9 @@
 mod claims;
 mod connections;
 pub mod control;
+mod gathered;
 pub mod layout;
 mod messages;
-mod posts;
 mod queues;
 mod subscriptions;
 
@@ -162,8 +162,9 @@ pub struct RedisStore {
     layout: tokio::sync::OnceCell<()>,
     /// Redis's address, to fail fast while it refuses connections.
     reach: Arc<Reachability>,
-    /// Where posts go, gathered across requests (`posts`).
-    posts: gather::Lane<posts::Posts>,
+    /// Where posts and deletes by id go, gathered across requests (`gathered`).
+    posts: gather::Lane<gathered::Posts>,
+    deletes: gather::Lane<gathered::Deletes>,
 }
 
 fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
@@ -236,19 +237,22 @@ impl RedisStore {
         let reach = Arc::new(Reachability::new(
             redis_addr(&opts.uri).into_iter().collect(),
         ));
-        let sender = posts::Sender {
+        let sender = || gathered::Sender {
             pool: pool.clone(),
             reach: reach.clone(),
             clock: clock.clone(),
-            defaults,
+            defaults: defaults.clone(),
         };
+        let posts = gather::Lane::start(sender(), gather::LANE_CAPACITY, opts.command_timeout);
+        let deletes = gather::Lane::start(sender(), gather::LANE_CAPACITY, opts.command_timeout);
         let store = Self {
             pool,
             clock,
             timeout: opts.command_timeout,
             layout: tokio::sync::OnceCell::new(),
             reach,
-            posts: gather::Lane::start(sender, gather::LANE_CAPACITY, opts.command_timeout),
+            posts,
+            deletes,
         };
         if let Err(e) = store.ping().await {
             tracing::warn!(

@@ -1,6 +1,6 @@
 //! Under concurrency: claimers never share a message, producers keep their order, a post
 //! that may not create its queue never outlives a concurrent delete of it, and posts sent
-//! together are answered each its own.
+//! together, and deletes sent together, are answered each its own.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -234,4 +234,65 @@ async fn posts_sent_together_are_answered_each_its_own() {
         assert_eq!(bodies, expected, "{}", q.name);
     }
     assert!(f.data.queue_metadata(&absent).await.unwrap().is_none());
+}
+
+/// Deletes by id sent together (and so, on stores that gather writes, in one batch) are
+/// answered each its own: one refused (claimed, not claimed, claimed by another) does not
+/// fail the others, nor is its message deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletes_sent_together_are_answered_each_its_own() {
+    let f = Fixture::new().await;
+    let q = f.queue("deletes-together");
+    let m = f.post(&q, &["0", "1", "2", "3", "4", "5"]).await;
+    let c1 = f.data.create_claim(&q, 60, 60, 3).await.unwrap().unwrap();
+    let c2 = f.data.create_claim(&q, 60, 60, 1).await.unwrap().unwrap();
+    let held = |c: &zaqar_actors::model::Claim| -> Vec<String> {
+        c.messages.iter().map(|m| m.id.clone()).collect()
+    };
+    assert_eq!(held(&c1), m[0..3]);
+    assert_eq!(held(&c2), m[3..4]);
+    let (c1, c2) = (c1.id.as_str(), c2.id.as_str());
+    let deletes = [
+        (&m[0], Some(c1)), // its claim's: deleted
+        (&m[1], None),     // claimed, no claim named: refused
+        (&m[4], Some(c1)), // not claimed: refused
+        (&m[3], Some(c1)), // held by c2, c1 live: refused
+        (&m[5], None),     // free, no claim named: deleted
+        (&m[2], Some(c1)), // its claim's: deleted
+    ];
+    let answers = futures_util::future::join_all(
+        deletes
+            .iter()
+            .map(|(id, claim)| f.data.delete_message(&q, id, *claim)),
+    )
+    .await;
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    assert!(
+        matches!(answers[1], Err(StorageError::MessageIsClaimed { .. })),
+        "{:?}",
+        answers[1]
+    );
+    assert!(
+        matches!(answers[2], Err(StorageError::MessageNotClaimed { .. })),
+        "{:?}",
+        answers[2]
+    );
+    assert!(
+        matches!(answers[3], Err(StorageError::MessageNotClaimedBy { .. })),
+        "{:?}",
+        answers[3]
+    );
+    assert!(answers[4].is_ok(), "{:?}", answers[4]);
+    assert!(answers[5].is_ok(), "{:?}", answers[5]);
+    let all = ListFilter {
+        include_claimed: true,
+        ..seen_by_other()
+    };
+    let left: Vec<String> = f
+        .list_all(&q, all)
+        .await
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(left, [m[1].clone(), m[3].clone(), m[4].clone()]);
 }

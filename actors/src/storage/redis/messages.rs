@@ -13,7 +13,6 @@ impl MessageStore for RedisStore {
         size: u64,
         create: bool,
     ) -> Result<Vec<String>> {
-        self.ready().await?;
         let mut args: Vec<String> = Vec::with_capacity(4 + messages.len() * 4);
         args.extend([
             size.to_string(),
@@ -30,20 +29,15 @@ impl MessageStore for RedisStore {
             args.push(m.delay.map(|d| d.to_string()).unwrap_or_default());
             ids.push(id);
         }
-        let post = posts::Post {
+        let post = gathered::Post {
             queue: queue.clone(),
             args,
         };
-        let posted = db_call(REDIS_SPANS, "EVALSHA", Some(scripts().post.name), async {
-            let (posted, batch) = self.posts.run(post).await?;
-            crate::envelope::record_batch(&batch);
-            posted
-        })
-        .await?;
+        let posted = self.gathered(&self.posts, &scripts().post, post).await?;
         match posted {
-            posts::Posted::Stored => Ok(ids),
-            posts::Posted::TooLarge { max } => Err(StorageError::PostTooLarge { max }),
-            posts::Posted::QueueMissing => Err(StorageError::queue_missing(queue)),
+            gathered::Posted::Stored => Ok(ids),
+            gathered::Posted::TooLarge { max } => Err(StorageError::PostTooLarge { max }),
+            gathered::Posted::QueueMissing => Err(StorageError::queue_missing(queue)),
         }
     }
 
@@ -89,9 +83,14 @@ impl MessageStore for RedisStore {
         id: &str,
         claim_id: Option<&str>,
     ) -> Result<()> {
-        let now = self.clock.now_ms();
-        let args = (now, id, claim_id.unwrap_or(""));
-        let status: String = self.eval(&scripts().delete, &[prefix(queue)], args).await?;
+        let delete = gathered::Delete {
+            queue: queue.clone(),
+            id: id.to_owned(),
+            claim: claim_id.unwrap_or("").to_owned(),
+        };
+        let status = self
+            .gathered(&self.deletes, &scripts().delete, delete)
+            .await?;
         let refused = match status.as_str() {
             "ok" => return Ok(()),
             "claimed" => Undeleted::Claimed,
