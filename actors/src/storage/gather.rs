@@ -70,7 +70,7 @@ pub struct Lane<K: Gathered> {
 
 impl<K: Gathered> Lane<K> {
     /// Starts the lane's task on the current runtime. `capacity` jobs may wait; more are
-    /// refused (503). Each statement is bounded by `timeout`.
+    /// refused (503). Each batch's round trips are bounded by `timeout`.
     pub fn start(conn: K::Conn, capacity: usize, timeout: Duration) -> Self {
         let (jobs, rx) = mpsc::channel(capacity.max(1));
         tokio::spawn(serve::<K>(conn, rx, timeout));

@@ -50,7 +50,7 @@ impl Post {
 }
 
 /// How a post went.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Posted {
     Stored,
     TooLarge { max: u64 },
@@ -150,7 +150,7 @@ where
 }
 
 /// Runs one prepared script call on the store's connections under `timeout`: its answer,
-/// one value for each of `expected` requests (`width` values each).
+/// which must hold `expected` values (any other count is an unavailable store, not a guess).
 async fn invoke(
     sender: &Sender,
     lua: &Lua,
