@@ -62,7 +62,7 @@ pub async fn open_pools(conf: &Config, clock: Clock) -> Result<PoolSet, StartupE
         defaults: conf.limits.queue_defaults(),
         clock,
         keys: Arc::new(conf.encryption.keyring()),
-        write_batch: zaqar_actors::storage::sql::lane::BatchLimits {
+        write_batch: zaqar_actors::storage::gather::BatchLimits {
             max_jobs: storage.write_batch_max,
             max_wait: Duration::from_micros(storage.write_batch_wait_us),
         },

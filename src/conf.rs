@@ -457,10 +457,12 @@ pub struct StorageConf {
     pub command_timeout: u64,
     /// Seconds between removals of expired rows (0 disables; reads ignore them anyway).
     pub gc_interval: u64,
-    /// SQLite: writes committed together at most, in one transaction (group commit).
+    /// Writes committed together at most: in one transaction on SQLite (group commit), one
+    /// statement on PostgreSQL and one script call per queue on Redis (posts and deletes by
+    /// id).
     pub write_batch_max: usize,
-    /// SQLite: microseconds a write may wait for others to join its batch; 0 takes only the
-    /// writes already waiting, so a lone write is never delayed.
+    /// Microseconds a write may wait for others to join its batch; 0 takes only the writes
+    /// already waiting, so a lone write is never delayed.
     pub write_batch_wait_us: u64,
 }
 

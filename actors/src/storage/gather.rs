@@ -21,6 +21,26 @@ use tokio::sync::{mpsc, oneshot};
 use crate::envelope::{BatchInfo, BatchSpan, DbSystem, JobTrace};
 use crate::error::{Result, StorageError};
 
+/// Bounds of a batch, on every store that gathers writes (SQLite's lane too):
+/// `[storage] write_batch_max` and `write_batch_wait_us`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Jobs (requests) committed together at most.
+    pub max_jobs: usize,
+    /// How long the lane waits for more jobs once it has one; zero: it takes what is
+    /// already waiting, so a lone write is never delayed and batches form under load.
+    pub max_wait: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_jobs: 256,
+            max_wait: Duration::ZERO,
+        }
+    }
+}
+
 /// Writes that may wait in a lane; beyond, a write is answered 503 at once.
 pub const LANE_CAPACITY: usize = 10_000;
 
@@ -70,10 +90,11 @@ pub struct Lane<K: Gathered> {
 
 impl<K: Gathered> Lane<K> {
     /// Starts the lane's task on the current runtime. `capacity` jobs may wait; more are
-    /// refused (503). Each batch's round trips are bounded by `timeout`.
-    pub fn start(conn: K::Conn, capacity: usize, timeout: Duration) -> Self {
+    /// refused (503). Each batch's round trips are bounded by `timeout`; its size and the
+    /// wait for it to fill by `limits`.
+    pub fn start(conn: K::Conn, capacity: usize, timeout: Duration, limits: BatchLimits) -> Self {
         let (jobs, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(serve::<K>(conn, rx, timeout));
+        tokio::spawn(serve::<K>(conn, rx, timeout, limits));
         Self {
             jobs,
             kind: PhantomData,
@@ -102,8 +123,15 @@ impl<K: Gathered> Lane<K> {
     }
 }
 
-/// The lane's task: gathers the jobs waiting, up to [`Gathered::MAX_ROWS`], and runs them.
-async fn serve<K: Gathered>(conn: K::Conn, mut rx: mpsc::Receiver<Job<K>>, timeout: Duration) {
+/// The lane's task: gathers the jobs waiting (and, with a `max_wait`, those arriving until
+/// it has passed), up to `limits.max_jobs` jobs and [`Gathered::MAX_ROWS`] rows, and runs
+/// them.
+async fn serve<K: Gathered>(
+    conn: K::Conn,
+    mut rx: mpsc::Receiver<Job<K>>,
+    timeout: Duration,
+    limits: BatchLimits,
+) {
     let mut next = None;
     loop {
         let first = match next.take() {
@@ -115,7 +143,17 @@ async fn serve<K: Gathered>(conn: K::Conn, mut rx: mpsc::Receiver<Job<K>>, timeo
         };
         let mut rows = K::rows(&first.part);
         let mut batch = vec![first];
-        while let Ok(job) = rx.try_recv() {
+        let deadline = tokio::time::Instant::now() + limits.max_wait;
+        while batch.len() < limits.max_jobs {
+            let job = match rx.try_recv() {
+                Ok(job) => job,
+                Err(_) if limits.max_wait.is_zero() => break,
+                // Time up, or the lane is gone: run what was taken.
+                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => job,
+                    _ => break,
+                },
+            };
             if rows + K::rows(&job.part) > K::MAX_ROWS {
                 next = Some(job);
                 break;
@@ -172,6 +210,97 @@ async fn run<K: Gathered>(conn: &K::Conn, batch: Vec<Job<K>>, timeout: Duration)
                 let answer = done.map(|mut answers| (answers.remove(0), info));
                 let _ = job.reply.send(answer);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::future::join_all;
+
+    use super::*;
+    use crate::envelope::DbLayer;
+
+    /// What a [`Recorded`] lane ran: the jobs of each batch, in order.
+    type Record = Arc<Mutex<Vec<Vec<usize>>>>;
+
+    /// A kind that records the batches it runs; a job is its number of rows, and is answered
+    /// it.
+    struct Recorded;
+
+    impl Gathered for Recorded {
+        type Conn = Record;
+        type Job = usize;
+        type Done = usize;
+        const NAME: &'static str = "recorded";
+        const SPANS: DbSystem = DbSystem {
+            system: "test",
+            prefix: "TEST",
+            layer: DbLayer::Sql,
+            named_by_statement: false,
+        };
+        const MAX_ROWS: usize = 5;
+
+        fn rows(job: &usize) -> usize {
+            *job
+        }
+
+        fn run<'a>(
+            record: &'a Record,
+            jobs: &'a [&'a usize],
+            _: Duration,
+        ) -> BoxFuture<'a, Result<Vec<usize>>> {
+            let jobs: Vec<usize> = jobs.iter().map(|j| **j).collect();
+            record.lock().unwrap().push(jobs.clone());
+            Box::pin(async move { Ok(jobs) })
+        }
+    }
+
+    fn lane(max_jobs: usize, max_wait: Duration) -> (Arc<Lane<Recorded>>, Record) {
+        let record = Record::default();
+        let limits = BatchLimits { max_jobs, max_wait };
+        let lane = Lane::start(record.clone(), 100, Duration::from_secs(5), limits);
+        (Arc::new(lane), record)
+    }
+
+    /// Jobs already waiting are taken together up to `max_jobs` jobs and `MAX_ROWS` rows
+    /// (a job larger than that alone), each answered its own.
+    #[tokio::test(flavor = "current_thread")]
+    async fn batches_are_bounded_by_jobs_and_rows() {
+        let (lane, record) = lane(3, Duration::ZERO);
+        // All sent before the lane's task first runs (one thread: it runs when this waits).
+        let jobs = [1, 1, 1, 1, 2, 2, 2, 7, 1];
+        let answers = join_all(jobs.iter().map(|&j| lane.run(j))).await;
+        let answers: Vec<usize> = answers.into_iter().map(|a| a.unwrap().0).collect();
+        assert_eq!(answers, jobs);
+        assert_eq!(
+            *record.lock().unwrap(),
+            [vec![1, 1, 1], vec![1, 2, 2], vec![2], vec![7], vec![1]]
+        );
+    }
+
+    /// With a `max_wait`, a job sent after the lane took the first still joins its batch;
+    /// without one, the first runs alone at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_wait_lets_later_jobs_join() {
+        for (max_wait, expected) in [
+            (Duration::from_secs(60), vec![vec![1, 2]]),
+            (Duration::ZERO, vec![vec![1], vec![2]]),
+        ] {
+            let (lane, record) = lane(2, max_wait);
+            let first = tokio::spawn({
+                let lane = lane.clone();
+                async move { lane.run(1).await }
+            });
+            // The lane's task takes the first job (and, with a wait, waits for more).
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(lane.run(2).await.unwrap().0, 2);
+            assert_eq!(first.await.unwrap().unwrap().0, 1);
+            assert_eq!(*record.lock().unwrap(), expected, "{max_wait:?}");
         }
     }
 }

@@ -28,7 +28,7 @@ pub struct OpenOptions {
     pub keys: Arc<Keyring>,
     /// How many writes SQLite's lane commits together, and how long one may wait for more
     /// (`[storage] write_batch_max`, `write_batch_wait_us`).
-    pub write_batch: crate::storage::sql::lane::BatchLimits,
+    pub write_batch: crate::storage::gather::BatchLimits,
 }
 
 /// One opened database: its message store and, when the backend has one, its control store

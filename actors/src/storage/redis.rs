@@ -150,6 +150,8 @@ pub struct RedisOptions {
     /// Bounds each script or command, so a frozen Redis answers 503 instead of hanging
     /// requests.
     pub command_timeout: Duration,
+    /// Bounds of the batches posts and deletes by id are gathered in (`gathered`).
+    pub write_batch: gather::BatchLimits,
 }
 
 pub struct RedisStore {
@@ -219,6 +221,7 @@ impl RedisStore {
             pool_size: opts.pool_size,
             timeout: opts.timeout,
             command_timeout: opts.command_timeout,
+            write_batch: opts.write_batch,
         };
         Self::connect(&redis, opts.clock, opts.defaults)
             .await
@@ -243,8 +246,9 @@ impl RedisStore {
             clock: clock.clone(),
             defaults: defaults.clone(),
         };
-        let posts = gather::Lane::start(sender(), gather::LANE_CAPACITY, opts.command_timeout);
-        let deletes = gather::Lane::start(sender(), gather::LANE_CAPACITY, opts.command_timeout);
+        let (capacity, timeout) = (gather::LANE_CAPACITY, opts.command_timeout);
+        let posts = gather::Lane::start(sender(), capacity, timeout, opts.write_batch);
+        let deletes = gather::Lane::start(sender(), capacity, timeout, opts.write_batch);
         let store = Self {
             pool,
             clock,

@@ -234,10 +234,22 @@ impl SqlStore {
                 .and_then(|path| reserve::Reserve::new(path, opts.sqlite_disk_reserve)),
             settings: Default::default(),
             lane,
-            posts: (backend == DbBackend::Postgres)
-                .then(|| gather::Lane::start(db.clone(), LANE_CAPACITY, opts.command_timeout)),
-            deletes: (backend == DbBackend::Postgres)
-                .then(|| gather::Lane::start(db.clone(), LANE_CAPACITY, opts.command_timeout)),
+            posts: (backend == DbBackend::Postgres).then(|| {
+                gather::Lane::start(
+                    db.clone(),
+                    LANE_CAPACITY,
+                    opts.command_timeout,
+                    opts.write_batch,
+                )
+            }),
+            deletes: (backend == DbBackend::Postgres).then(|| {
+                gather::Lane::start(
+                    db.clone(),
+                    LANE_CAPACITY,
+                    opts.command_timeout,
+                    opts.write_batch,
+                )
+            }),
         };
         if let Some(reserve) = &store.reserve {
             let reserve = reserve.clone();

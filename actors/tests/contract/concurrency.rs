@@ -251,7 +251,7 @@ async fn deletes_sent_together_are_answered_each_its_own() {
     };
     assert_eq!(held(&c1), m[0..3]);
     assert_eq!(held(&c2), m[3..4]);
-    let (c1, c2) = (c1.id.as_str(), c2.id.as_str());
+    let c1 = c1.id.as_str();
     let deletes = [
         (&m[0], Some(c1)), // its claim's: deleted
         (&m[1], None),     // claimed, no claim named: refused

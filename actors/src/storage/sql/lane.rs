@@ -26,25 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::envelope::{BatchInfo, BatchSpan, JobTrace};
 use crate::error::{Result, StorageError};
-
-/// Bounds of a batch: `[storage] write_batch_max` and `write_batch_wait_us`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchLimits {
-    /// Jobs (requests) committed together at most.
-    pub max_jobs: usize,
-    /// How long the lane waits for more jobs once it has one; zero: it takes what is
-    /// already waiting, so a lone write is never delayed and batches form under load.
-    pub max_wait: Duration,
-}
-
-impl Default for BatchLimits {
-    fn default() -> Self {
-        Self {
-            max_jobs: 256,
-            max_wait: Duration::ZERO,
-        }
-    }
-}
+pub use crate::storage::gather::BatchLimits;
 
 /// One statement of a job: its SQL (with `?N` placeholders) and values, and whether the
 /// rows it returns are wanted.
