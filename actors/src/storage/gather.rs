@@ -58,8 +58,10 @@ pub trait Gathered: Send + Sync + 'static {
     const SPANS: DbSystem;
     /// Rows a batch may hold.
     const MAX_ROWS: usize;
-    /// Rows `job` adds to the batch.
-    fn rows(job: &Self::Job) -> usize;
+    /// Rows `job` adds to the batch (one, unless a job carries many).
+    fn rows(_job: &Self::Job) -> usize {
+        1
+    }
     /// Runs `jobs` as one batch, each round trip bounded by `timeout`: each job's answer, in
     /// order.
     fn run<'a>(

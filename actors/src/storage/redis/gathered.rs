@@ -232,10 +232,6 @@ impl Gathered for Deletes {
     const SPANS: DbSystem = REDIS_SPANS;
     const MAX_ROWS: usize = 1000;
 
-    fn rows(_: &Delete) -> usize {
-        1
-    }
-
     fn run<'a>(
         sender: &'a Sender,
         deletes: &'a [&'a Delete],

@@ -79,10 +79,6 @@ impl Gathered for Deletes {
     const SPANS: DbSystem = POSTGRES_SPANS;
     const MAX_ROWS: usize = 1000;
 
-    fn rows(_: &Delete) -> usize {
-        1
-    }
-
     fn run<'a>(
         db: &'a DatabaseConnection,
         jobs: &'a [&'a Delete],
