@@ -10,6 +10,12 @@
 # Stores: sqlite-normal, sqlite-full (synchronous = normal / full), postgres (fsync on),
 # redis-everysec, redis-always (append-only file synced each second / at every write).
 # Default: all five. PREFILL (default 100000) messages are posted before the consumers run.
+#
+# BEFORE=REV (a commit) also runs REV's server on each store, right before this tree's, under
+# the same load: "how much faster than REV" measured in one run, on one machine state (this
+# machine's ceiling has swung by 2.5x between days, and a store's fsync latency does not
+# swing with it, so ratios to the ceiling of runs on different days do not compare). REV is
+# built in a git worktree sharing this tree's target directory; this tree is rebuilt after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -18,7 +24,17 @@ stores=("$@")
 [ ${#stores[@]} -gt 0 ] || stores=(sqlite-normal sqlite-full postgres redis-everysec redis-always)
 prefill=${PREFILL:-100000}
 source benches/lib.sh
-trap 'stop_postgres; stop_redis; bench_cleanup' EXIT
+trap 'stop_postgres; stop_redis; bench_cleanup; [ -z "${BEFORE:-}" ] || git worktree remove --force "$work/before"' EXIT
+# builds: "LABEL|BINARY" per server build to measure, in the order they run.
+builds=("zaqar-server|$PWD/target/release/zaqar-server")
+if [ -n "${BEFORE:-}" ]; then
+    git worktree add --quiet --detach "$work/before" "$BEFORE"
+    (cd "$work/before" && CARGO_TARGET_DIR="$OLDPWD/target" \
+        cargo build --release --quiet --bin zaqar-server)
+    cp target/release/zaqar-server "$work/before-server"
+    cargo build --release --quiet --bin zaqar-server
+    builds=("zaqar-server $BEFORE|$work/before-server" "${builds[@]}")
+fi
 start_bare
 
 declare -A loads=(
@@ -27,15 +43,17 @@ declare -A loads=(
     [mixed]="--producers 8 --consumers 4 --observers 4"
 )
 run=0
-# serve STORE: starts zaqar-server for STORE on 127.0.0.1:18888 (server_pid).
+# serve STORE BINARY BUILD: starts BINARY for STORE on 127.0.0.1:18888 (server_pid, uri).
+# Each build has a PostgreSQL database of its own (their schemas differ).
 serve() {
-    local uri sync=normal
+    local sync=normal
     case $1 in
         sqlite-normal) uri="sqlite://$work/run$run.db" ;;
         sqlite-full) uri="sqlite://$work/run$run.db" sync=full ;;
         postgres)
             [ -n "${PG_DIR:-}" ] || PG_FSYNC=on start_postgres
-            uri=$PG_URI ;;
+            uri="${PG_URI%/*}/build$3"
+            psql -q "$PG_URI" -c "CREATE DATABASE build$3" 2>/dev/null || true ;;
         redis-*)
             stop_redis
             REDIS_APPENDFSYNC=${1#redis-} start_redis
@@ -47,7 +65,7 @@ serve() {
 message_store = "$uri"
 sqlite_synchronous = "$sync"
 TOML
-    (cd "$work" && exec "$OLDPWD/target/release/zaqar-server" --config zaqar.toml \
+    (cd "$work" && exec "$2" --config zaqar.toml \
         --bind 127.0.0.1:18888) 2>"$work/server.log" &
     server_pid=$!
     wait_port 18888
@@ -82,20 +100,23 @@ for name in producers consumers mixed; do
     bare=$(awk '$1=="total"{print $3}' "$work/bare.txt")
     row "$name" "bare actix-web (ceiling)" "$work/bare.txt" "$bare" "-"
     for store in "${stores[@]}"; do
-        serve "$store"
+      for b in "${!builds[@]}"; do
+        IFS='|' read -r label binary <<<"${builds[$b]}"
+        serve "$store" "$binary" "$b"
         fill "$name" http://127.0.0.1:18888
         # Right after a bulk load PostgreSQL plans without statistics of the table (until
         # autovacuum analyses it, within a minute) and finds a message by id through the
         # queue's index, a scan of the queue per delete. This measures the steady state.
         # (Claims stay slow on PostgreSQL here: BENCHMARKS.md "Writes".)
-        [ "$store" = postgres ] && psql -q "$PG_URI" -c "ANALYZE messages"
+        [ "$store" = postgres ] && psql -q "$uri" -c "ANALYZE messages"
         before=$(cpu_ticks "$server_pid")
         load "$name" http://127.0.0.1:18888 "$work/out.txt"
         after=$(cpu_ticks "$server_pid")
         requests=$(awk '$1=="total"{print $2}' "$work/out.txt")
         cpu=$(python3 -c "print(round(($after - $before) / $(getconf CLK_TCK) / max($requests, 1) * 1e6))")
-        row "$name" "zaqar-server, $store" "$work/out.txt" "$bare" "$cpu"
+        row "$name" "$label, $store" "$work/out.txt" "$bare" "$cpu"
         kill "$server_pid"
         wait "$server_pid" 2>/dev/null || true
+      done
     done
 done
