@@ -205,6 +205,10 @@ async fn run<K: Gathered>(conn: &K::Conn, batch: Vec<Job<K>>, timeout: Duration)
             span.failed();
             span.end();
             for job in batch {
+                // As before the batch ran: a request that gave up meanwhile is not run.
+                if job.reply.is_closed() {
+                    continue;
+                }
                 let alone = BatchSpan::open(K::SPANS, [&job.trace].into_iter());
                 let done = alone.run(K::run(conn, &[&job.part], timeout)).await;
                 let info = alone.info().of(1, waited(&job));
@@ -258,6 +262,66 @@ mod tests {
             record.lock().unwrap().push(jobs.clone());
             Box::pin(async move { Ok(jobs) })
         }
+    }
+
+    /// A kind whose batches of more than one job fail, once `release` is notified (after it
+    /// notifies `started`); a job alone runs.
+    #[derive(Default)]
+    struct Gate {
+        record: Record,
+        started: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+    }
+
+    struct FailsTogether;
+
+    impl Gathered for FailsTogether {
+        type Conn = Arc<Gate>;
+        type Job = usize;
+        type Done = usize;
+        const NAME: &'static str = "fails together";
+        const SPANS: DbSystem = Recorded::SPANS;
+        const MAX_ROWS: usize = 100;
+
+        fn run<'a>(
+            gate: &'a Arc<Gate>,
+            jobs: &'a [&'a usize],
+            _: Duration,
+        ) -> BoxFuture<'a, Result<Vec<usize>>> {
+            let jobs: Vec<usize> = jobs.iter().map(|j| **j).collect();
+            gate.record.lock().unwrap().push(jobs.clone());
+            Box::pin(async move {
+                if jobs.len() == 1 {
+                    return Ok(jobs);
+                }
+                gate.started.notify_one();
+                gate.release.notified().await;
+                Err(StorageError::unavailable("the batch failed"))
+            })
+        }
+    }
+
+    /// When a batch fails, its jobs run alone, except those whose request gave up while the
+    /// batch ran: they must not be done once their client was told they failed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_job_given_up_during_a_failed_batch_is_not_run_alone() {
+        use futures_util::FutureExt;
+        let gate = Arc::new(Gate::default());
+        let limits = BatchLimits::default();
+        let lane = Lane::<FailsTogether>::start(gate.clone(), 100, Duration::from_secs(5), limits);
+        // Both sent before the lane's task first runs (one thread: it runs when this waits).
+        let mut kept = Box::pin(lane.run(1));
+        let mut given_up = Box::pin(lane.run(2));
+        assert!((&mut kept).now_or_never().is_none());
+        assert!((&mut given_up).now_or_never().is_none());
+        gate.started.notified().await;
+        drop(given_up);
+        gate.release.notify_one();
+        assert_eq!(kept.await.unwrap().0, 1);
+        // The lane runs one batch at a time: once 3 is answered, the failed batch's jobs
+        // have all been run alone or skipped.
+        assert_eq!(lane.run(3).await.unwrap().0, 3);
+        assert_eq!(*gate.record.lock().unwrap(), [vec![1, 2], vec![1], vec![3]]);
     }
 
     fn lane(max_jobs: usize, max_wait: Duration) -> (Arc<Lane<Recorded>>, Record) {

@@ -170,6 +170,10 @@ fn serve(mut conn: rusqlite::Connection, rx: Receiver<Job>, limits: BatchLimits)
                 span.failed();
                 span.end();
                 for job in batch {
+                    // As before the batch ran: a request that gave up meanwhile is not run.
+                    if job.reply.is_closed() {
+                        continue;
+                    }
                     let alone = BatchSpan::open(super::SQLITE_SPANS, [&job.trace].into_iter());
                     let answer = alone
                         .in_scope(|| run_batch(&mut conn, std::slice::from_ref(&job)))
