@@ -24,7 +24,7 @@ stores=("$@")
 [ ${#stores[@]} -gt 0 ] || stores=(sqlite-normal sqlite-full postgres redis-everysec redis-always)
 prefill=${PREFILL:-100000}
 source benches/lib.sh
-trap 'stop_postgres; stop_redis; bench_cleanup; [ -z "${BEFORE:-}" ] || git worktree remove --force "$work/before"' EXIT
+trap 'stop_postgres; stop_redis; [ -z "${BEFORE:-}" ] || git worktree remove --force "$work/before"; bench_cleanup' EXIT
 # builds: "LABEL|BINARY" per server build to measure, in the order they run.
 builds=("zaqar-server|$PWD/target/release/zaqar-server")
 if [ -n "${BEFORE:-}" ]; then
