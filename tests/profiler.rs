@@ -472,7 +472,7 @@ async fn postgres_gathered_writes_have_batch_spans() {
     }
 }
 
-/// The Redis store's posts go in with other requests' (storage/redis/posts.rs): the traced
+/// The Redis store's posts go in with other requests' (storage/redis/gathered.rs): the traced
 /// post's script span has its `REDIS BATCH` child, linked, with the batch's size and wait.
 /// Needs `ZAQAR_TEST_REDIS_URI` (tests/run.sh sets it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

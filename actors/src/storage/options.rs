@@ -26,8 +26,9 @@ pub struct OpenOptions {
     pub clock: Clock,
     /// Keys for queues that encrypt their messages (`[encryption] keys`); may be empty.
     pub keys: Arc<Keyring>,
-    /// How many writes SQLite's lane commits together, and how long one may wait for more
-    /// (`[storage] write_batch_max`, `write_batch_wait_us`).
+    /// How many writes a batch holds (SQLite's lane, PostgreSQL's and Redis's gathered
+    /// writes), and how long one may wait for more (`[storage] write_batch_max`,
+    /// `write_batch_wait_us`).
     pub write_batch: crate::storage::gather::BatchLimits,
 }
 

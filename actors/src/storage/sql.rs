@@ -220,6 +220,9 @@ impl SqlStore {
             )?),
             None => None,
         };
+        // PostgreSQL gathers posts and deletes by id across requests (`gather`).
+        let postgres = backend == DbBackend::Postgres;
+        let (capacity, timeout, batch) = (LANE_CAPACITY, opts.command_timeout, opts.write_batch);
         let store = Self {
             db: db.clone(),
             backend,
@@ -234,22 +237,8 @@ impl SqlStore {
                 .and_then(|path| reserve::Reserve::new(path, opts.sqlite_disk_reserve)),
             settings: Default::default(),
             lane,
-            posts: (backend == DbBackend::Postgres).then(|| {
-                gather::Lane::start(
-                    db.clone(),
-                    LANE_CAPACITY,
-                    opts.command_timeout,
-                    opts.write_batch,
-                )
-            }),
-            deletes: (backend == DbBackend::Postgres).then(|| {
-                gather::Lane::start(
-                    db.clone(),
-                    LANE_CAPACITY,
-                    opts.command_timeout,
-                    opts.write_batch,
-                )
-            }),
+            posts: postgres.then(|| gather::Lane::start(db.clone(), capacity, timeout, batch)),
+            deletes: postgres.then(|| gather::Lane::start(db.clone(), capacity, timeout, batch)),
         };
         if let Some(reserve) = &store.reserve {
             let reserve = reserve.clone();
