@@ -35,7 +35,7 @@ fn hops(c: &mut Criterion) {
         let request = tracing::info_span!("HTTP request");
         let ctx = TraceCtx {
             span: request.clone(),
-            cx: opentelemetry::Context::new(),
+            cx: opentelemetry::trace::SpanContext::empty_context(),
             root: None,
             layers: Layers::default(),
         };

@@ -16,8 +16,7 @@ pub mod otlp;
 pub mod root_span;
 
 use actix_web::http::header::HeaderMap;
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use zaqar_actors::envelope::Layers;
 
 use crate::conf::{ProfilerConf, Secret};
@@ -40,8 +39,8 @@ pub struct Profiler {
 #[derive(Clone, Debug)]
 pub struct TraceStart {
     pub trace_id: TraceId,
-    /// The caller's span, when there is one to hang under (an empty context otherwise).
-    pub remote: Context,
+    /// The caller's span, when there is one to hang under (invalid otherwise).
+    pub remote: SpanContext,
     pub layers: Layers,
     /// Whether the HTTP layer emits its span.
     pub http_span: bool,
@@ -90,14 +89,14 @@ impl Profiler {
             return None;
         };
         let remote = match parent {
-            Some(span_id) => Context::new().with_remote_span_context(SpanContext::new(
+            Some(span_id) => SpanContext::new(
                 trace_id,
                 span_id,
                 TraceFlags::SAMPLED,
                 true,
-                TraceState::default(),
-            )),
-            None => Context::new(),
+                TraceState::NONE,
+            ),
+            None => SpanContext::empty_context(),
         };
         Some(TraceStart {
             trace_id,
@@ -175,7 +174,7 @@ mod tests {
             start.trace_id.to_string(),
             "5f8e0c2a1b3d4e5f8a9b0c1d2e3f4a5b"
         );
-        let parent = start.remote.span().span_context().clone();
+        let parent = start.remote.clone();
         assert_eq!(parent.span_id().to_string(), "9c2d1e0f9a8b7c6d");
         assert!(parent.is_remote() && parent.is_sampled());
 
@@ -184,7 +183,7 @@ mod tests {
         let start = p
             .start(&headers(&[("x-trace-info", &info), ("x-trace-hmac", &tag)]))
             .unwrap();
-        assert!(!start.remote.has_active_span());
+        assert!(!start.remote.is_valid());
         assert_eq!(
             start.trace_id.to_string(),
             "5f8e0c2a1b3d4e5f8a9b0c1d2e3f4a5b"

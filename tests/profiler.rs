@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanId, SpanKind, Status};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor, SpanData};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 use zaqar::conf::HmacKeys;
@@ -30,15 +30,11 @@ fn exporter() -> &'static InMemorySpanExporter {
     static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
     EXPORTER.get_or_init(|| {
         let exporter = InMemorySpanExporter::default();
-        let provider = otlp::provider_builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
+        let sink = otlp::ProcessorSink::new(SimpleSpanProcessor::new(exporter.clone()));
         let subscriber = tracing_subscriber::registry()
-            .with(otlp::layer(&provider))
+            .with(otlp::layer(sink))
             .with(common::log_layer());
         tracing::subscriber::set_global_default(subscriber).expect("global subscriber");
-        // The provider must outlive the tests; the subscriber holds only its tracer.
-        std::mem::forget(provider);
         exporter
     })
 }

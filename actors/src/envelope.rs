@@ -25,9 +25,7 @@ mod batch;
 
 pub use batch::{record_batch, BatchContext, BatchInfo, BatchSpan, JobTrace};
 #[cfg(feature = "profiler")]
-pub use traced::{
-    current, scope, start_span, take_root_trace_id, Layers, TraceCtx, DB_TARGET, HOP_TARGET,
-};
+pub use traced::{current, scope, start_span, Layers, TraceCtx, DB_TARGET, HOP_TARGET};
 
 /// Which switchable layer an actor belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,13 +199,11 @@ mod traced {
     use std::future::Future;
     use std::time::Instant;
 
-    use std::cell::Cell;
-
-    use opentelemetry::trace::TraceId;
-    use opentelemetry::Context;
+    use opentelemetry::trace::{SpanContext, TraceId};
     use tracing::field::Empty;
     use tracing::{Instrument, Span};
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use crate::spans::SpanExt;
 
     use super::BatchSize;
     use super::{ActorLayer, HopInfo};
@@ -257,8 +253,8 @@ mod traced {
         /// was switched off).
         pub span: Span,
         /// The OpenTelemetry parent of the next span: the last exported span, or the
-        /// caller's remote context.
-        pub cx: Context,
+        /// caller's remote span (invalid when there is none).
+        pub cx: SpanContext,
         /// The trace id the first exported span must take when `cx` has no parent span (a
         /// signed request's `base_id`), so the trace id is the caller's without inventing a
         /// parent span that does not exist.
@@ -266,26 +262,11 @@ mod traced {
         pub layers: Layers,
     }
 
-    thread_local! {
-        /// The trace id for the root span being started on this thread, if chosen.
-        static ROOT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
-    }
-
-    /// For the OpenTelemetry id generator: the trace id chosen for the root span being
-    /// started on this thread, if any.
-    pub fn take_root_trace_id() -> Option<TraceId> {
-        ROOT_TRACE_ID.with(Cell::take)
-    }
-
     /// Starts `span` under `ctx` (its OpenTelemetry parent, or as the root with the chosen
     /// trace id) and answers its context, the parent for what comes next.
-    pub fn start_span(span: &Span, ctx: &TraceCtx) -> Context {
-        let _ = span.set_parent(ctx.cx.clone());
-        ROOT_TRACE_ID.with(|id| id.set(ctx.root));
-        // Asking for the context starts the span now, on this thread.
-        let cx = span.context();
-        ROOT_TRACE_ID.with(|id| id.set(None));
-        cx
+    pub fn start_span(span: &Span, ctx: &TraceCtx) -> SpanContext {
+        span.set_trace_parent(&ctx.cx, ctx.root);
+        span.span_context().unwrap_or_else(|| ctx.cx.clone())
     }
 
     tokio::task_local! {

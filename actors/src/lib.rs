@@ -12,6 +12,9 @@
 //! - [`model`]: queues, messages, claims, subscriptions and queue defaults.
 //! - [`error`]: [`StorageError`], the domain errors (no status codes here); a backend
 //!   failure keeps the driver's error as its source.
+//! - `spans` (with the `profiler` feature): the `tracing` layer that turns the server's spans
+//!   into OpenTelemetry span records, and the span extension that sets their parents and
+//!   links.
 //! - [`clock`]: the time source every expiry decision reads, adjustable in tests.
 //! - [`router`]: the `PoolRouter` actor; [`routing`]: how it finds a request's pool and actor.
 //! - [`pooling`]: `PoolSet`, the pools of the process, the catalog cache and placement.
@@ -33,6 +36,8 @@ pub mod model;
 pub mod pooling;
 pub mod router;
 pub mod routing;
+#[cfg(feature = "profiler")]
+pub mod spans;
 pub mod storage;
 
 pub use clock::Clock;

@@ -1,12 +1,10 @@
-//! Identifiers: osprofiler's mapping of its UUIDs onto OpenTelemetry ids, and the id
-//! generator that lets a root span take a trace id chosen by the request.
+//! Identifiers: osprofiler's mapping of its UUIDs onto OpenTelemetry ids.
 //!
 //! Trace id = the 16 bytes of `base_id`; a span's parent = the low 64 bits of `parent_id`
 //! (only when it differs from `base_id`). That is osprofiler's OTLP driver's mapping, so
 //! Python services exporting with it land in the same trace as this server.
 
 use opentelemetry::trace::{SpanId, TraceId};
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 /// The trace id of an osprofiler `base_id`; `None` when it is not a UUID (osprofiler then
 /// uses a random id).
@@ -22,21 +20,6 @@ pub fn span_id(point_id: &str) -> Option<SpanId> {
     let uuid = uuid::Uuid::parse_str(point_id).ok()?;
     let low: [u8; 8] = uuid.as_bytes()[8..].try_into().ok()?;
     Some(SpanId::from_bytes(low)).filter(|s| *s != SpanId::INVALID)
-}
-
-/// Random ids, except that a root span started under a chosen trace id (a signed request's
-/// `base_id`) takes that id.
-#[derive(Debug, Default)]
-pub struct RequestIds(RandomIdGenerator);
-
-impl IdGenerator for RequestIds {
-    fn new_trace_id(&self) -> TraceId {
-        zaqar_actors::envelope::take_root_trace_id().unwrap_or_else(|| self.0.new_trace_id())
-    }
-
-    fn new_span_id(&self) -> SpanId {
-        self.0.new_span_id()
-    }
 }
 
 #[cfg(test)]

@@ -1,22 +1,27 @@
-//! Export: the OpenTelemetry tracer provider (batch OTLP exporter over gRPC or
-//! HTTP/protobuf, our id generator) and the `tracing` layer that feeds it.
+//! Export: closed span records ([`zaqar_actors::spans`]) to an OpenTelemetry span processor
+//! whose batch exporter sends them over OTLP (gRPC or HTTP/protobuf), and the `tracing`
+//! layer that makes those records.
 //!
 //! Only the server's own spans are exported (targets `zaqar::http`, `zaqar::hop`,
 //! `zaqar::db`, `zaqar::keystone`): library spans and log events never are. [`Telemetry::shutdown`] flushes
 //! what is batched, so spans of requests answered before a graceful stop are not lost.
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::KeyValue;
+use std::sync::Arc;
+
+use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
+};
 use opentelemetry_sdk::Resource;
 use tracing::Subscriber;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 use zaqar_actors::envelope::{DB_TARGET, HOP_TARGET};
+use zaqar_actors::spans::{SpanLayer, SpanRecord, SpanSink};
 
-use super::ids::RequestIds;
 use super::root_span::HTTP_TARGET;
 use crate::conf::ProfilerConf;
 use crate::keystone::KEYSTONE_TARGET;
@@ -70,7 +75,7 @@ impl ExportSettings {
 
 /// The running exporter.
 pub struct Telemetry {
-    pub provider: SdkTracerProvider,
+    pub sink: Arc<ProcessorSink>,
     pub settings: ExportSettings,
 }
 
@@ -97,56 +102,90 @@ impl Telemetry {
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
             )
             .build();
-        let provider = provider_builder()
-            .with_batch_exporter(exporter)
-            .with_resource(resource)
-            .build();
-        Ok(Self { provider, settings })
+        let mut processor = BatchSpanProcessor::builder(exporter).build();
+        processor.set_resource(&resource);
+        Ok(Self {
+            sink: Arc::new(ProcessorSink::new(processor)),
+            settings,
+        })
     }
 
     /// Flushes batched spans and stops the exporter. Blocking: call it off the async
     /// runtime (the gRPC exporter otherwise waits for its own timeout and drops the batch).
     pub fn shutdown(&self) {
-        if let Err(e) = self.provider.shutdown() {
+        if let Err(e) = self.sink.processor.shutdown() {
             eprintln!("zaqar-server: flushing spans failed: {e}");
         }
     }
 }
 
-/// A provider builder with what every export needs: our id generator, and every span
-/// sampled (the decision to trace is made before any span exists).
-pub fn provider_builder() -> opentelemetry_sdk::trace::TracerProviderBuilder {
-    SdkTracerProvider::builder()
-        .with_id_generator(RequestIds::default())
-        .with_sampler(Sampler::AlwaysOn)
+/// Closed spans handed to an OpenTelemetry span processor (the exporter's batch, or a
+/// test's in-memory exporter), each as the SDK's [`SpanData`].
+pub struct ProcessorSink {
+    processor: Box<dyn SpanProcessor>,
+    scope: InstrumentationScope,
 }
 
-/// The `tracing` layer exporting the server's spans to `provider`.
-pub fn layer<S>(provider: &SdkTracerProvider) -> impl Layer<S>
+impl ProcessorSink {
+    pub fn new(processor: impl SpanProcessor + 'static) -> Self {
+        Self {
+            processor: Box::new(processor),
+            scope: InstrumentationScope::builder("zaqar").build(),
+        }
+    }
+}
+
+impl SpanSink for ProcessorSink {
+    fn closed(&self, span: SpanRecord) {
+        self.processor.on_end(span_data(span, &self.scope));
+    }
+}
+
+/// A record as the SDK's exporters take it.
+fn span_data(span: SpanRecord, scope: &InstrumentationScope) -> SpanData {
+    SpanData {
+        span_context: SpanContext::new(
+            span.trace_id,
+            span.span_id,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        ),
+        parent_span_id: span.parent_id,
+        parent_span_is_remote: span.parent_is_remote,
+        span_kind: span.kind,
+        name: span.name,
+        start_time: span.start,
+        end_time: span.end,
+        attributes: span.attributes,
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: {
+            let mut links = SpanLinks::default();
+            links.links = span
+                .links
+                .into_iter()
+                .map(|(to, attributes)| Link::new(to, attributes, 0))
+                .collect();
+            links
+        },
+        status: span.status,
+        instrumentation_scope: scope.clone(),
+    }
+}
+
+/// The `tracing` layer recording the server's spans and handing them to `sink`.
+pub fn layer<S, K>(sink: K) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
+    K: SpanSink,
 {
     let targets = Targets::new()
         .with_target(HTTP_TARGET, LevelFilter::INFO)
         .with_target(HOP_TARGET, LevelFilter::INFO)
         .with_target(DB_TARGET, LevelFilter::INFO)
         .with_target(KEYSTONE_TARGET, LevelFilter::INFO);
-    // What tracing-opentelemetry adds to every span by default is left out: the source
-    // location, thread and target (three to five more attributes a span, each encoded
-    // into every export, when the span's name already says where it is), busy and idle
-    // times (two clock reads at every poll of an instrumented future) and the activation
-    // of each span's OpenTelemetry context on entry (nothing here reads the current
-    // context: hops carry theirs in the envelope). With the log no longer seeing spans
-    // (bin/zaqar-server.rs), leaving them out took about a quarter off what being traced
-    // costs a request (BENCHMARKS.md, "Fourth round").
-    tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("zaqar"))
-        .with_location(false)
-        .with_threads(false)
-        .with_target(false)
-        .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .with_filter(targets)
+    SpanLayer::new(sink).with_filter(targets)
 }
 
 #[cfg(test)]

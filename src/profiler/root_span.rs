@@ -18,8 +18,8 @@ use futures_util::future::{Either, LocalBoxFuture};
 use tracing::field::Empty;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use zaqar_actors::envelope::{scope, start_span, TraceCtx};
+use zaqar_actors::spans::SpanExt;
 
 use super::{Profiler, TraceStart, TRACE_ID_HEADER};
 
@@ -114,7 +114,7 @@ where
         root_ctx(&start)
     } else {
         TraceCtx {
-            cx: http.context(),
+            cx: http.span_context().unwrap_or_else(|| start.remote.clone()),
             span: http,
             root: Some(start.trace_id),
             layers: start.layers,

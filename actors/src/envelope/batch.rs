@@ -18,7 +18,7 @@ use super::DbSystem;
 #[derive(Clone, Debug, Default)]
 pub struct JobTrace {
     #[cfg(feature = "profiler")]
-    statement: Option<opentelemetry::Context>,
+    statement: Option<opentelemetry::trace::SpanContext>,
 }
 
 impl JobTrace {
@@ -27,7 +27,7 @@ impl JobTrace {
     pub fn capture(system: DbSystem) -> Self {
         #[cfg(feature = "profiler")]
         {
-            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            use crate::spans::SpanExt;
             let on = super::current().is_some_and(|ctx| ctx.layers.on(system.layer));
             let span = tracing::Span::current();
             // The statement's span and nothing else: a hop span would get the batch as
@@ -37,7 +37,7 @@ impl JobTrace {
                 .is_some_and(|m| m.target() == super::DB_TARGET);
             if on && statement {
                 return Self {
-                    statement: Some(span.context()),
+                    statement: span.span_context(),
                 };
             }
         }
@@ -68,10 +68,9 @@ impl BatchSpan {
     pub fn open<'a>(system: DbSystem, jobs: impl Iterator<Item = &'a JobTrace>) -> Self {
         #[cfg(feature = "profiler")]
         {
-            use opentelemetry::trace::TraceContextExt;
-            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            use crate::spans::SpanExt;
             let mut size = 0usize;
-            let traced: Vec<&opentelemetry::Context> = jobs
+            let traced: Vec<&opentelemetry::trace::SpanContext> = jobs
                 .inspect(|_| size += 1)
                 .filter_map(|job| job.statement.as_ref())
                 .collect();
@@ -91,9 +90,9 @@ impl BatchSpan {
                 zaqar.batch.size = size as u64,
                 zaqar.batch.traced = traced.len() as u64,
             );
-            let _ = span.set_parent((*parent).clone());
+            span.set_trace_parent(parent, None);
             for other in others {
-                span.add_link(other.span().span_context().clone());
+                span.add_link((*other).clone(), Vec::new());
             }
             Self { span }
         }
@@ -131,10 +130,8 @@ impl BatchSpan {
         BatchContext {
             #[cfg(feature = "profiler")]
             span: {
-                use opentelemetry::trace::TraceContextExt;
-                use tracing_opentelemetry::OpenTelemetrySpanExt;
-                (!self.span.is_disabled())
-                    .then(|| self.span.context().span().span_context().clone())
+                use crate::spans::SpanExt;
+                self.span.span_context()
             },
         }
     }
@@ -164,13 +161,13 @@ impl BatchContext {
 pub fn record_batch(info: &BatchInfo) {
     #[cfg(feature = "profiler")]
     {
-        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        use crate::spans::SpanExt;
         let span = tracing::Span::current();
         let wait_us = info.waited.as_micros() as u64;
         span.record("zaqar.batch.size", info.jobs as u64);
         span.record("zaqar.batch.wait_us", wait_us);
         if let Some(batch) = &info.span {
-            span.add_link_with_attributes(
+            span.add_link(
                 batch.clone(),
                 vec![
                     opentelemetry::KeyValue::new("zaqar.batch.size", info.jobs as i64),

@@ -1,0 +1,400 @@
+//! The server's spans as OpenTelemetry spans: a `tracing` layer that keeps, beside each span
+//! it is given, the record that will be exported ([`SpanRecord`]), and hands every closed
+//! record to a [`SpanSink`].
+//!
+//! It replaces the general `tracing` → OpenTelemetry bridge for what this server needs: its
+//! spans' names, kinds, status, attributes, parents and links, and nothing else (no events,
+//! no span activation, no sampler: the decision to trace is made before a span exists). A
+//! record is built once, in place, and leaves the layer whole; what a span costs a request
+//! is then about the registry's bookkeeping and one record.
+//!
+//! Special fields, as the usual bridge reads them: `otel.name` (the span's name),
+//! `otel.kind` (`server`, `client`, `internal`, `producer`, `consumer`) and
+//! `otel.status_code` (`ERROR` or `OK`). Every other field is an attribute.
+//!
+//! [`SpanExt`] sets a span's parent (a remote caller's, or the trace's chosen id), reads its
+//! context and links it to others, through the layer found in the span's dispatcher.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::time::SystemTime;
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Key, KeyValue, StringValue, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// One span, as it will be exported.
+#[derive(Clone, Debug)]
+pub struct SpanRecord {
+    pub name: Cow<'static, str>,
+    pub kind: SpanKind,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    /// [`SpanId::INVALID`] for the trace's root.
+    pub parent_id: SpanId,
+    /// The parent is a caller's span, not one of this process.
+    pub parent_is_remote: bool,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub attributes: Vec<KeyValue>,
+    pub links: Vec<(SpanContext, Vec<KeyValue>)>,
+    pub status: Status,
+}
+
+impl SpanRecord {
+    /// The context children and links refer to.
+    pub fn context(&self) -> SpanContext {
+        SpanContext::new(
+            self.trace_id,
+            self.span_id,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        )
+    }
+
+    fn set(&mut self, field: &Field, value: Value) {
+        match field.name() {
+            "otel.name" => self.name = value.as_str().into_owned().into(),
+            "otel.kind" => {
+                self.kind = match &*value.as_str() {
+                    "server" => SpanKind::Server,
+                    "client" => SpanKind::Client,
+                    "producer" => SpanKind::Producer,
+                    "consumer" => SpanKind::Consumer,
+                    _ => SpanKind::Internal,
+                }
+            }
+            "otel.status_code" => {
+                self.status = match &*value.as_str() {
+                    s if s.eq_ignore_ascii_case("error") => Status::error(""),
+                    s if s.eq_ignore_ascii_case("ok") => Status::Ok,
+                    _ => Status::Unset,
+                }
+            }
+            name => {
+                let key = Key::from_static_str(name);
+                match self.attributes.iter_mut().find(|kv| kv.key == key) {
+                    Some(kv) => kv.value = value,
+                    None => self.attributes.push(KeyValue::new(key, value)),
+                }
+            }
+        }
+    }
+}
+
+impl Visit for SpanRecord {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, Value::String(StringValue::from(value.to_owned())));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.set(field, Value::I64(v)),
+            Err(_) => self.set(field, Value::String(value.to_string().into())),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, Value::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Value::Bool(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.set(field, Value::String(format!("{value:?}").into()));
+    }
+}
+
+/// Where closed spans go (an exporter's queue).
+pub trait SpanSink: Send + Sync + 'static {
+    fn closed(&self, span: SpanRecord);
+}
+
+impl<K: SpanSink> SpanSink for std::sync::Arc<K> {
+    fn closed(&self, span: SpanRecord) {
+        (**self).closed(span);
+    }
+}
+
+/// The layer, for subscribers `S`. Put a filter on it so that it sees the server's own
+/// spans only.
+pub struct SpanLayer<S, K> {
+    sink: K,
+    with_record: WithRecord,
+    _subscriber: PhantomData<fn(S)>,
+}
+
+impl<S, K> SpanLayer<S, K>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    K: SpanSink,
+{
+    pub fn new(sink: K) -> Self {
+        Self {
+            sink,
+            with_record: WithRecord(with_record::<S>),
+            _subscriber: PhantomData,
+        }
+    }
+}
+
+/// Found through the dispatcher ([`Dispatch::downcast_ref`]): reaches a span's record.
+#[derive(Clone, Copy)]
+struct WithRecord(fn(&Dispatch, &Id, &mut RecordFn<'_>));
+
+type RecordFn<'a> = dyn FnMut(&mut SpanRecord) + 'a;
+
+fn with_record<S>(dispatch: &Dispatch, id: &Id, f: &mut RecordFn<'_>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return;
+    };
+    if let Some(span) = subscriber.span(id) {
+        if let Some(record) = span.extensions_mut().get_mut::<SpanRecord>() {
+            f(record);
+        }
+    }
+}
+
+fn random_span_id() -> SpanId {
+    SpanId::from(fastrand::u64(1..))
+}
+
+impl<S, K> Layer<S> for SpanLayer<S, K>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    K: SpanSink,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let parent = span
+            .parent()
+            .and_then(|p| p.extensions().get::<SpanRecord>().map(SpanRecord::context));
+        let (trace_id, parent_id) = match parent {
+            Some(p) => (p.trace_id(), p.span_id()),
+            None => (TraceId::from(fastrand::u128(1..)), SpanId::INVALID),
+        };
+        let mut record = SpanRecord {
+            name: attrs.metadata().name().into(),
+            kind: SpanKind::Internal,
+            trace_id,
+            span_id: random_span_id(),
+            parent_id,
+            parent_is_remote: false,
+            start: SystemTime::now(),
+            end: SystemTime::UNIX_EPOCH,
+            attributes: Vec::with_capacity(attrs.fields().len()),
+            links: Vec::new(),
+            status: Status::Unset,
+        };
+        attrs.record(&mut record);
+        span.extensions_mut().insert(record);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(record) = span.extensions_mut().get_mut::<SpanRecord>() {
+                values.record(record);
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(mut record) = span.extensions_mut().remove::<SpanRecord>() else {
+            return;
+        };
+        record.end = SystemTime::now();
+        self.sink.closed(record);
+    }
+
+    /// # Safety
+    /// The pointers answered are to `self` and to its `WithRecord`, for the type ids asked.
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == TypeId::of::<WithRecord>() {
+            Some(&self.with_record as *const WithRecord as *const ())
+        } else {
+            None
+        }
+    }
+}
+
+/// What the server does with its spans beyond fields: parents, contexts and links.
+pub trait SpanExt {
+    /// Hangs the span under `parent` when it is valid (a caller's span, or the span a hop
+    /// carried), else makes it the root of `root` when given. Call it before the span has
+    /// children.
+    fn set_trace_parent(&self, parent: &SpanContext, root: Option<TraceId>);
+    /// The span's context, when it is recorded.
+    fn span_context(&self) -> Option<SpanContext>;
+    /// Links the span to `to`, with attributes of the link.
+    fn add_link(&self, to: SpanContext, attributes: Vec<KeyValue>);
+}
+
+fn with_span_record(span: &tracing::Span, f: &mut RecordFn<'_>) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(get) = dispatch.downcast_ref::<WithRecord>() {
+            (get.0)(dispatch, id, f);
+        }
+    });
+}
+
+impl SpanExt for tracing::Span {
+    fn set_trace_parent(&self, parent: &SpanContext, root: Option<TraceId>) {
+        with_span_record(self, &mut |record| {
+            if parent.is_valid() {
+                record.trace_id = parent.trace_id();
+                record.parent_id = parent.span_id();
+                record.parent_is_remote = parent.is_remote();
+            } else if let Some(root) = root {
+                record.trace_id = root;
+                record.parent_id = SpanId::INVALID;
+                record.parent_is_remote = false;
+            }
+        });
+    }
+
+    fn span_context(&self) -> Option<SpanContext> {
+        let mut cx = None;
+        with_span_record(self, &mut |record| cx = Some(record.context()));
+        cx
+    }
+
+    fn add_link(&self, to: SpanContext, attributes: Vec<KeyValue>) {
+        let mut link = Some((to, attributes));
+        with_span_record(self, &mut |record| record.links.extend(link.take()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::Empty;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<SpanRecord>>>);
+
+    impl SpanSink for Kept {
+        fn closed(&self, span: SpanRecord) {
+            self.0.lock().unwrap().push(span);
+        }
+    }
+
+    fn attr(r: &SpanRecord, key: &str) -> Option<Value> {
+        r.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    }
+
+    #[test]
+    fn records_names_kinds_status_attributes_parents_and_links() {
+        let kept = Kept::default();
+        let subscriber = tracing_subscriber::registry().with(SpanLayer::new(kept.clone()));
+        let remote = SpanContext::new(
+            TraceId::from(42u128),
+            SpanId::from(7u64),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        );
+        let other = SpanContext::new(
+            TraceId::from(5u128),
+            SpanId::from(9u64),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let root = tracing::info_span!(
+                "HTTP request",
+                otel.name = %format_args!("{} {}", "POST", "/v2/x"),
+                otel.kind = "server",
+                otel.status_code = Empty,
+                n = 3u64,
+                big = u64::MAX,
+                ok = true,
+                later = Empty,
+            );
+            root.set_trace_parent(&remote, None);
+            {
+                let _in = root.enter();
+                let child = tracing::info_span!(
+                    "db command",
+                    otel.kind = "client",
+                    otel.status_code = Empty
+                );
+                child.add_link(other.clone(), vec![KeyValue::new("zaqar.batch.size", 4)]);
+                child.record("otel.status_code", "ERROR");
+            }
+            root.record("later", "set");
+            root.record("n", 4u64);
+            let lone = tracing::info_span!("lone");
+            lone.set_trace_parent(&SpanContext::empty_context(), Some(TraceId::from(77u128)));
+            assert_eq!(
+                lone.span_context().map(|c| c.trace_id()),
+                Some(TraceId::from(77u128))
+            );
+        });
+        let kept = kept.0.lock().unwrap();
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        let named = |name: &str| kept.iter().find(|r| r.name == name).unwrap();
+        let (root, child, lone) = (named("POST /v2/x"), named("db command"), named("lone"));
+        assert_eq!(root.name, "POST /v2/x");
+        assert_eq!(root.kind, SpanKind::Server);
+        assert_eq!(root.status, Status::Unset);
+        assert_eq!(
+            (root.trace_id, root.parent_id),
+            (remote.trace_id(), remote.span_id())
+        );
+        assert!(root.parent_is_remote);
+        assert_eq!(attr(root, "n"), Some(Value::I64(4)));
+        assert_eq!(
+            attr(root, "big"),
+            Some(Value::String(u64::MAX.to_string().into()))
+        );
+        assert_eq!(attr(root, "ok"), Some(Value::Bool(true)));
+        assert_eq!(attr(root, "later"), Some(Value::String("set".into())));
+        assert_eq!(attr(root, "otel.kind"), None);
+        assert_eq!(child.name, "db command");
+        assert_eq!(child.kind, SpanKind::Client);
+        assert_eq!(child.status, Status::error(""));
+        assert_eq!(
+            (child.trace_id, child.parent_id),
+            (root.trace_id, root.span_id)
+        );
+        assert!(!child.parent_is_remote);
+        assert_eq!(child.links.len(), 1);
+        assert_eq!(child.links[0].0, other);
+        assert!(child.start >= root.start && child.end <= root.end);
+        assert_eq!(lone.trace_id, TraceId::from(77u128));
+        assert_eq!(lone.parent_id, SpanId::INVALID);
+    }
+}
