@@ -10,6 +10,10 @@ use tracing::field::Empty;
 use tracing_subscriber::layer::SubscriberExt;
 use zaqar_actors::envelope::{db_call, scope, start_span, DbLayer, DbSystem, Layers, TraceCtx};
 
+/// The server's allocator, so allocation costs what it costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug)]
 struct Noop;
 impl SpanExporter for Noop {
@@ -128,13 +132,25 @@ fn main() {
             opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build(),
         ))
     };
-    let sink = match mode.as_str() {
-        "http" => Some(processor(
+    let sink: Option<std::sync::Arc<dyn zaqar_actors::spans::SpanSink>> = match mode.as_str() {
+        "sdk-http" => Some(processor(
             opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint("http://127.0.0.1:18890/v1/traces")
+                .with_tonic()
+                .with_endpoint("http://127.0.0.1:1/")
                 .build()
                 .unwrap(),
+        )),
+        "http" => Some(std::sync::Arc::new(
+            zaqar::profiler::otlp::http::HttpSink::start(
+                zaqar::profiler::otlp::http::Target {
+                    endpoint: "http://127.0.0.1:18890/v1/traces".into(),
+                    headers: vec![],
+                    timeout: std::time::Duration::from_secs(10),
+                    batch: Default::default(),
+                },
+                &opentelemetry_sdk::Resource::builder().build(),
+            )
+            .unwrap(),
         )),
         _ => None,
     };

@@ -165,7 +165,7 @@ async fn an_unreachable_collector_is_logged() {
         ],
     );
     signed_queue_list(&s, "traced");
-    let line = line_with(&s, &["BatchSpanProcessor.ExportError"]);
+    let line = line_with(&s, &["OTLP export failed: collector unreachable"]);
     assert!(line.contains("ERROR"), "{line}");
 }
 

@@ -125,7 +125,7 @@ pub trait SpanSink: Send + Sync + 'static {
     fn closed(&self, span: SpanRecord);
 }
 
-impl<K: SpanSink> SpanSink for std::sync::Arc<K> {
+impl<K: SpanSink + ?Sized> SpanSink for std::sync::Arc<K> {
     fn closed(&self, span: SpanRecord) {
         (**self).closed(span);
     }

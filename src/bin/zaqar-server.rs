@@ -75,7 +75,7 @@ fn init_logging(
     // interested in every callsite, so each span of the actor path would be checked against
     // the log's filter at every request, only to be dropped.
     #[cfg(feature = "profiler")]
-    let exporter = telemetry.map(|t| zaqar::profiler::otlp::layer(t.sink.clone()));
+    let exporter = telemetry.map(|t| zaqar::profiler::otlp::layer(t.sink()));
     #[cfg(not(feature = "profiler"))]
     let exporter: Option<tracing_subscriber::layer::Identity> = None;
     match exporter {

@@ -6,11 +6,14 @@
 //! `zaqar::db`, `zaqar::keystone`): library spans and log events never are. [`Telemetry::shutdown`] flushes
 //! what is batched, so spans of requests answered before a graceful stop are not lost.
 
+pub mod http;
+
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
 };
@@ -73,27 +76,34 @@ impl ExportSettings {
     }
 }
 
+/// Target of the exporter's own log events (export failures, spans dropped).
+pub const EXPORT_TARGET: &str = "zaqar::export";
+
 /// The running exporter.
 pub struct Telemetry {
-    pub sink: Arc<ProcessorSink>,
+    export: Export,
     pub settings: ExportSettings,
 }
 
+/// OTLP/HTTP by the server's own thread ([`http`]); gRPC by the SDK's batch and
+/// opentelemetry-otlp's tonic exporter.
+enum Export {
+    Http(Arc<http::HttpSink>),
+    Grpc(Arc<ProcessorSink>),
+}
+
+/// Why the exporter could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Grpc(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("{0}")]
+    Http(String),
+}
+
 impl Telemetry {
-    pub fn init(conf: &ProfilerConf) -> Result<Self, opentelemetry_otlp::ExporterBuildError> {
+    pub fn init(conf: &ProfilerConf) -> Result<Self, InitError> {
         let settings = ExportSettings::resolve(conf, |k| std::env::var(k).ok());
-        let exporter = if settings.grpc {
-            SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(settings.endpoint.clone())
-                .build()?
-        } else {
-            SpanExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(settings.endpoint.clone())
-                .build()?
-        };
         let resource = Resource::builder()
             .with_service_name(settings.service_name.clone())
             .with_attributes(
@@ -102,19 +112,47 @@ impl Telemetry {
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
             )
             .build();
-        let mut processor = BatchSpanProcessor::builder(exporter).build();
-        processor.set_resource(&resource);
-        Ok(Self {
-            sink: Arc::new(ProcessorSink::new(processor)),
-            settings,
-        })
+        let export = if settings.grpc {
+            let exporter = SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(settings.endpoint.clone())
+                .build()?;
+            let mut processor = BatchSpanProcessor::builder(exporter).build();
+            processor.set_resource(&resource);
+            Export::Grpc(Arc::new(ProcessorSink::new(processor)))
+        } else {
+            let target =
+                http::Target::from_env(settings.endpoint.clone(), |k| std::env::var(k).ok())
+                    .map_err(InitError::Http)?;
+            let sink = http::HttpSink::start(target, &resource)
+                .map_err(|e| InitError::Http(e.to_string()))?;
+            Export::Http(Arc::new(sink))
+        };
+        Ok(Self { export, settings })
+    }
+
+    /// Where the span layer hands closed spans.
+    pub fn sink(&self) -> Arc<dyn SpanSink> {
+        match &self.export {
+            Export::Http(sink) => sink.clone(),
+            Export::Grpc(sink) => sink.clone(),
+        }
     }
 
     /// Flushes batched spans and stops the exporter. Blocking: call it off the async
     /// runtime (the gRPC exporter otherwise waits for its own timeout and drops the batch).
     pub fn shutdown(&self) {
-        if let Err(e) = self.sink.processor.shutdown() {
-            eprintln!("zaqar-server: flushing spans failed: {e}");
+        match &self.export {
+            Export::Http(sink) => {
+                if !sink.flush(Duration::from_secs(10)) {
+                    eprintln!("zaqar-server: flushing spans failed: timed out");
+                }
+            }
+            Export::Grpc(sink) => {
+                if let Err(e) = sink.processor.shutdown() {
+                    eprintln!("zaqar-server: flushing spans failed: {e}");
+                }
+            }
         }
     }
 }
@@ -142,7 +180,7 @@ impl SpanSink for ProcessorSink {
 }
 
 /// A record as the SDK's exporters take it.
-fn span_data(span: SpanRecord, scope: &InstrumentationScope) -> SpanData {
+pub(crate) fn span_data(span: SpanRecord, scope: &InstrumentationScope) -> SpanData {
     SpanData {
         span_context: SpanContext::new(
             span.trace_id,
@@ -249,7 +287,7 @@ impl ExporterLogLimit {
     }
 
     fn allow(&self, meta: &tracing::Metadata<'_>, now: std::time::Instant) -> bool {
-        if !meta.target().starts_with("opentelemetry") {
+        if !limited(meta) {
             return true;
         }
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
@@ -261,6 +299,11 @@ impl ExporterLogLimit {
             }
         }
     }
+}
+
+/// The exporter's events: the SDK's and opentelemetry-otlp's, and this server's own.
+fn limited(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target().starts_with("opentelemetry") || meta.target() == EXPORT_TARGET
 }
 
 impl<S> tracing_subscriber::layer::Filter<S> for ExporterLogLimit {
@@ -277,7 +320,7 @@ impl<S> tracing_subscriber::layer::Filter<S> for ExporterLogLimit {
         &self,
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        if meta.target().starts_with("opentelemetry") {
+        if limited(meta) {
             tracing::subscriber::Interest::sometimes()
         } else {
             tracing::subscriber::Interest::always()
