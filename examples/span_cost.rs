@@ -1,4 +1,11 @@
-//! Scratch: CPU per traced "post" span tree through the exporting subscriber.
+//! CPU per traced post's span tree (HTTP, two actor hops, two statements), through the
+//! server's span layer, in one process: `none` (no layer: untraced), `registry` (spans
+//! registered, nothing recorded), `noop` (recorded, handed to the SDK's batch with an
+//! exporter that drops them), `http` (recorded and sent over OTLP/HTTP by the server's own
+//! exporter to 127.0.0.1:18890, e.g. `examples/bare_server`). CPU is the process's (every
+//! thread), read from /proc; trees are paced so the exporter keeps up.
+//!
+//!     cargo run --release --example span_cost -- http 100000
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context as TaskCx, Poll, Waker};
@@ -127,19 +134,7 @@ fn main() {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
-    let processor = |exporter| {
-        std::sync::Arc::new(zaqar::profiler::otlp::ProcessorSink::new(
-            opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build(),
-        ))
-    };
     let sink: Option<std::sync::Arc<dyn zaqar_actors::spans::SpanSink>> = match mode.as_str() {
-        "sdk-http" => Some(processor(
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint("http://127.0.0.1:1/")
-                .build()
-                .unwrap(),
-        )),
         "http" => Some(std::sync::Arc::new(
             zaqar::profiler::otlp::http::HttpSink::start(
                 zaqar::profiler::otlp::http::Target {

@@ -19,7 +19,6 @@ use opentelemetry_sdk::trace::{
 };
 use opentelemetry_sdk::Resource;
 use tracing::Subscriber;
-use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 use zaqar_actors::envelope::{DB_TARGET, HOP_TARGET};
@@ -218,12 +217,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     K: SpanSink,
 {
-    let targets = Targets::new()
-        .with_target(HTTP_TARGET, LevelFilter::INFO)
-        .with_target(HOP_TARGET, LevelFilter::INFO)
-        .with_target(DB_TARGET, LevelFilter::INFO)
-        .with_target(KEYSTONE_TARGET, LevelFilter::INFO);
-    SpanLayer::new(sink).with_filter(targets)
+    SpanLayer::new(
+        sink,
+        vec![HTTP_TARGET, HOP_TARGET, DB_TARGET, KEYSTONE_TARGET],
+    )
 }
 
 #[cfg(test)]
