@@ -10,7 +10,6 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context as TaskCx, Poll, Waker};
 
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tracing::field::Empty;
