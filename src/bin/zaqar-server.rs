@@ -70,7 +70,7 @@ fn init_logging(
     let fmt = fmt.with_filter(zaqar::profiler::otlp::ExporterLogLimit::new(
         zaqar::profiler::otlp::EXPORTER_LOG_INTERVAL,
     ));
-    let registry = tracing_subscriber::registry().with(fmt);
+    let registry = tracing_subscriber::registry().with(EventsOnly(fmt));
     // No layer at all when the profiler is off: an absent (`None`) layer still counts as one
     // interested in every callsite, so each span of the actor path would be checked against
     // the log's filter at every request, only to be dropped.
@@ -83,6 +83,78 @@ fn init_logging(
         None => registry.init(),
     }
     set_panic_hook();
+}
+
+/// The log's layers, told of events only. Their filters never enable a span, but a per-layer
+/// filter still looks each span up in the registry at every enter, exit, record and close
+/// to find that out: for a traced request, about 8,000 instructions (BENCHMARKS.md, "Eighth
+/// round"). Span callbacks stop here instead; everything that decides and formats events
+/// (callsite interest, `enabled`, the per-layer filter's registration) goes through.
+struct EventsOnly<L>(L);
+
+impl<S, L> tracing_subscriber::Layer<S> for EventsOnly<L>
+where
+    S: tracing::Subscriber,
+    L: tracing_subscriber::Layer<S>,
+{
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.0.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        self.0.register_callsite(meta)
+    }
+
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        cx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.0.enabled(meta, cx)
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        cx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        // Cheap (no lookup), and keeps the per-layer filter's bookkeeping exact.
+        self.0.on_new_span(attrs, id, cx);
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        cx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, cx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_event(event, cx);
+    }
+
+    /// # Safety
+    /// Forwarded: the per-layer filter's markers are the inner layer's.
+    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+        if id == std::any::TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else {
+            unsafe { self.0.downcast_raw(id) }
+        }
+    }
 }
 
 /// A panic is logged once, as one event (no backtrace of a hundred kilobytes); the request
