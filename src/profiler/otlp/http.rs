@@ -2,11 +2,10 @@
 //!
 //! Closed spans queue up (bounded: a full queue drops the span and says so in the log, at
 //! most once per interval); the thread sends them in batches of up to a maximum, or what
-//! came within a delay. A closing span does not wake the thread (a wake-up per
-//! span would cost a request a thread switch per span): only the span that fills a batch,
-//! or a flush, does. Each record is moved, not
-//! copied, into opentelemetry-proto's message (the SDK's exporter clones every span of a
-//! batch before converting it, which was most of what exporting cost).
+//! came within a delay. A closing span does not wake the thread (a wake-up per span would
+//! cost a request a thread switch per span): only the span that fills a batch, or a flush,
+//! does. Each record is moved, not copied, into opentelemetry-proto's message (the SDK's
+//! exporter clones every span of a batch before converting it).
 //!
 //! The standard variables hold as they do for the SDK's batch and exporter:
 //! `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` (`key=value,...`, values percent-encoded),
