@@ -64,7 +64,13 @@ impl SpanRecord {
 
     fn set(&mut self, field: &Field, value: Value) {
         match field.name() {
-            "otel.name" => self.name = value.as_str().into_owned().into(),
+            // Moved, not copied: every span has a name given this way.
+            "otel.name" => {
+                self.name = match value {
+                    Value::String(name) => String::from(name).into(),
+                    other => other.as_str().into_owned().into(),
+                }
+            }
             "otel.kind" => {
                 self.kind = match &*value.as_str() {
                     "server" => SpanKind::Server,

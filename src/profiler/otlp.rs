@@ -11,7 +11,7 @@ pub mod http;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::trace::{Link, SpanContext, TraceFlags, TraceState};
+use opentelemetry::trace::Link;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{
@@ -181,13 +181,7 @@ impl SpanSink for ProcessorSink {
 /// A record as the SDK's exporters take it.
 pub(crate) fn span_data(span: SpanRecord, scope: &InstrumentationScope) -> SpanData {
     SpanData {
-        span_context: SpanContext::new(
-            span.trace_id,
-            span.span_id,
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::NONE,
-        ),
+        span_context: span.context(),
         parent_span_id: span.parent_id,
         parent_span_is_remote: span.parent_is_remote,
         span_kind: span.kind,
