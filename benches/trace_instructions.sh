@@ -12,7 +12,8 @@
 # Without binaries it measures this tree's release build. To compare with another commit,
 # build it elsewhere (git worktree add /tmp/before REV; cargo build --release in it) and
 # pass both binaries. Prints, per binary and mode, the requests served and instructions
-# per request.
+# per request. KEEP=DIR keeps each run's callgrind output there (N-mode.cg.out, for
+# callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
@@ -51,7 +52,14 @@ TOML
     requests=$(awk '$1=="total" {print $2}' "$dir/out.txt")
     ir=$(awk '/^(summary|totals):/ {print $2}' "$dir"/cg.out* | sort -n | tail -1)
     echo "| $bin | $mode | $requests | $((ir / requests)) |"
+    if [ -n "${KEEP:-}" ]; then
+        mkdir -p "$KEEP"
+        kept=$((kept + 1))
+        cat "$dir"/cg.out* >"$KEEP/$kept-$mode.cg.out"
+        echo "$requests" >"$KEEP/$kept-$mode.requests"
+    fi
 }
+kept=0
 
 echo "| binary | mode | requests served | instructions per request |"
 echo "|---|---|---:|---:|"
