@@ -23,7 +23,7 @@ use std::time::SystemTime;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
-use opentelemetry::{Key, KeyValue, StringValue, Value};
+use opentelemetry::{Key, KeyValue, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
@@ -62,17 +62,12 @@ impl SpanRecord {
         )
     }
 
-    fn set(&mut self, field: &Field, value: Value) {
-        match field.name() {
-            // Moved, not copied: every span has a name given this way.
-            "otel.name" => {
-                self.name = match value {
-                    Value::String(name) => String::from(name).into(),
-                    other => other.as_str().into_owned().into(),
-                }
-            }
+    /// Takes one of the special fields from its text; false for an attribute.
+    fn special(&mut self, name: &str, text: &str) -> bool {
+        match name {
+            "otel.name" => self.name = text.to_owned().into(),
             "otel.kind" => {
-                self.kind = match &*value.as_str() {
+                self.kind = match text {
                     "server" => SpanKind::Server,
                     "client" => SpanKind::Client,
                     "producer" => SpanKind::Producer,
@@ -81,49 +76,102 @@ impl SpanRecord {
                 }
             }
             "otel.status_code" => {
-                self.status = match &*value.as_str() {
+                self.status = match text {
                     s if s.eq_ignore_ascii_case("error") => Status::error(""),
                     s if s.eq_ignore_ascii_case("ok") => Status::Ok,
                     _ => Status::Unset,
                 }
             }
-            name => {
-                let key = Key::from_static_str(name);
-                match self.attributes.iter_mut().find(|kv| kv.key == key) {
-                    Some(kv) => kv.value = value,
-                    None => self.attributes.push(KeyValue::new(key, value)),
-                }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Records fields into a span's record. A new span's fields are distinct (`fresh`); a
+/// later `record` may set one that was set before, which then replaces it.
+struct Fields<'a> {
+    record: &'a mut SpanRecord,
+    fresh: bool,
+}
+
+impl Fields<'_> {
+    fn text(&mut self, field: &Field, text: &str) {
+        if !self.record.special(field.name(), text) {
+            // `to_owned` allocates the text's length exactly, so the boxing below does not
+            // allocate again.
+            self.attribute(field, Value::String(text.to_owned().into()));
+        }
+    }
+
+    fn attribute(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        if !self.fresh {
+            if let Some(kv) = self
+                .record
+                .attributes
+                .iter_mut()
+                .find(|kv| kv.key.as_str() == name)
+            {
+                kv.value = value;
+                return;
             }
+        }
+        self.record
+            .attributes
+            .push(KeyValue::new(Key::from_static_str(name), value));
+    }
+
+    fn other(&mut self, field: &Field, value: Value) {
+        if !self.record.special(field.name(), &value.as_str()) {
+            self.attribute(field, value);
         }
     }
 }
 
-impl Visit for SpanRecord {
+impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, Value::String(StringValue::from(value.to_owned())));
+        self.text(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field, Value::I64(value));
+        self.other(field, Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         match i64::try_from(value) {
-            Ok(v) => self.set(field, Value::I64(v)),
-            Err(_) => self.set(field, Value::String(value.to_string().into())),
+            Ok(v) => self.other(field, Value::I64(v)),
+            Err(_) => self.text(field, &value.to_string()),
         }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field, Value::F64(value));
+        self.other(field, Value::F64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field, Value::Bool(value));
+        self.other(field, Value::Bool(value));
     }
 
+    /// `%` and `?` fields: formatted into a buffer kept for the thread, then copied at
+    /// their exact length (`format!` would leave slack that boxing the text reallocates).
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.set(field, Value::String(format!("{value:?}").into()));
+        use std::fmt::Write;
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let done = SCRATCH.try_with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                return false;
+            };
+            scratch.clear();
+            let _ = write!(scratch, "{value:?}");
+            self.text(field, &scratch);
+            true
+        });
+        if done != Ok(true) {
+            self.text(field, &format!("{value:?}"));
+        }
     }
 }
 
@@ -244,14 +292,20 @@ where
             links: Vec::new(),
             status: Status::Unset,
         };
-        attrs.record(&mut record);
+        attrs.record(&mut Fields {
+            record: &mut record,
+            fresh: true,
+        });
         span.extensions_mut().insert(record);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             if let Some(record) = span.extensions_mut().get_mut::<SpanRecord>() {
-                values.record(record);
+                values.record(&mut Fields {
+                    record,
+                    fresh: false,
+                });
             }
         }
     }

@@ -12,7 +12,9 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use std::borrow::Cow;
+
+use actix_web::http::header::{self, HeaderName, HeaderValue, X_FORWARDED_PROTO};
 use actix_web::{web, Error, HttpMessage};
 use futures_util::future::{Either, LocalBoxFuture};
 use tracing::field::Empty;
@@ -37,7 +39,7 @@ impl RootSpanBuilder for ProfilerRootSpan {
             return Span::none();
         };
         let span = if start.http_span {
-            let method = request.method().as_str().to_owned();
+            let method = request.method().as_str();
             let route = request.match_pattern().unwrap_or_else(|| "default".into());
             let request_id = request
                 .extensions()
@@ -50,11 +52,11 @@ impl RootSpanBuilder for ProfilerRootSpan {
                 otel.name = %format_args!("{method} {route}"),
                 otel.kind = "server",
                 otel.status_code = Empty,
-                http.request.method = %method,
-                http.route = %route,
+                http.request.method = method,
+                http.route = route.as_str(),
                 http.response.status_code = Empty,
-                url.scheme = %request.connection_info().scheme(),
-                request_id = %request_id,
+                url.scheme = &*scheme(request),
+                request_id = request_id.as_str(),
                 error.type = Empty,
             );
             start_span(&span, &root_ctx(&start));
@@ -80,6 +82,22 @@ impl RootSpanBuilder for ProfilerRootSpan {
             span.record("otel.status_code", "ERROR");
             span.record("error.type", status.as_str());
         }
+    }
+}
+
+/// The request's scheme as actix's connection info tells it (`Forwarded: proto=`, then
+/// `X-Forwarded-Proto`, then the URI's, then the listener's), without building the rest of
+/// that info (host, peer and client addresses, each a new string) unless a proxy header is
+/// there to read.
+fn scheme(request: &ServiceRequest) -> Cow<'_, str> {
+    let headers = request.headers();
+    if headers.contains_key(header::FORWARDED) || headers.contains_key(X_FORWARDED_PROTO) {
+        return request.connection_info().scheme().to_owned().into();
+    }
+    match request.uri().scheme_str() {
+        Some(scheme) => scheme.into(),
+        None if request.app_config().secure() => "https".into(),
+        None => "http".into(),
     }
 }
 
@@ -130,4 +148,34 @@ where
         }
         Ok(res)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    /// The scheme is what actix's connection info says, whether or not a proxy header is
+    /// there to make it build that info.
+    #[test]
+    fn the_scheme_is_the_connection_infos() {
+        let cases = [
+            TestRequest::default(),
+            TestRequest::default().insert_header(("x-forwarded-proto", "https")),
+            TestRequest::default().insert_header(("forwarded", "for=1.2.3.4; proto=https")),
+            TestRequest::default()
+                .insert_header(("forwarded", "for=1.2.3.4"))
+                .insert_header(("x-forwarded-proto", "wss")),
+            TestRequest::default().uri("https://example.com/v2/queues"),
+        ];
+        let mut seen = Vec::new();
+        for case in cases {
+            let request = case.to_srv_request();
+            let expected = request.connection_info().scheme().to_owned();
+            assert_eq!(scheme(&request), expected);
+            seen.push(expected);
+        }
+        assert_eq!(seen, ["http", "https", "https", "wss", "https"]);
+    }
 }

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanContext, SpanKind, Status};
 use opentelemetry::{Array, KeyValue, Value};
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+use prost::encoding::{encoded_len_varint, key_len, WireType};
 use zaqar_actors::spans::SpanRecord;
 
 /// `SpanFlags`: the context says whether the parent is remote, and whether it is.
@@ -144,14 +144,16 @@ fn link(to: &SpanContext, attributes: &[KeyValue], buf: &mut Vec<u8>) {
 
 /// `KeyValue { key = 1, value = 2 }` as field `tag`.
 fn key_value(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint(key_value_len(kv) as u64, buf);
     let key = kv.key.as_str();
-    if !key.is_empty() {
-        length_delimited(1, key.as_bytes(), buf);
-    }
+    let value_len = any_value_len(&kv.value);
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(
+        (string_len(1, key) + delimited_len(2, value_len)) as u64,
+        buf,
+    );
+    length_delimited(1, key.as_bytes(), buf);
     encode_key(2, WireType::LengthDelimited, buf);
-    encode_varint(any_value_len(&kv.value) as u64, buf);
+    encode_varint(value_len as u64, buf);
     any_value(&kv.value, buf);
 }
 
@@ -235,6 +237,20 @@ fn kind(kind: &SpanKind) -> u64 {
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// prost's own writers go through `BufMut` a byte at a time; nearly every key and length
+/// here is one byte.
+fn encode_varint(value: u64, buf: &mut Vec<u8>) {
+    if value < 0x80 {
+        buf.push(value as u8);
+    } else {
+        prost::encoding::encode_varint(value, buf);
+    }
+}
+
+fn encode_key(tag: u32, wire_type: WireType, buf: &mut Vec<u8>) {
+    encode_varint(u64::from(tag << 3 | wire_type as u32), buf);
 }
 
 /// A length-delimited field; proto3 leaves an empty one out.
