@@ -19,7 +19,7 @@ use actix_web::http::header::HeaderMap;
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use zaqar_actors::envelope::Layers;
 
-use crate::conf::{ProfilerConf, Secret};
+use crate::conf::ProfilerConf;
 
 /// Response header that tells a client the id of its request's trace (32 hex digits).
 pub const TRACE_ID_HEADER: &str = "x-trace-id";
@@ -28,7 +28,7 @@ pub const TRACE_ID_HEADER: &str = "x-trace-id";
 #[derive(Debug)]
 pub struct Profiler {
     enabled: bool,
-    keys: Vec<Secret>,
+    keys: hmac::Keys,
     trace_http: bool,
     layers: Layers,
     sample_ratio: f64,
@@ -50,7 +50,7 @@ impl Profiler {
     pub fn new(conf: &ProfilerConf) -> Self {
         Self {
             enabled: conf.enabled,
-            keys: conf.hmac_keys.0.clone(),
+            keys: hmac::Keys::new(&conf.hmac_keys.0),
             trace_http: conf.trace_http,
             layers: Layers {
                 pooling: conf.trace_pooling,

@@ -25,15 +25,45 @@ pub struct TraceInfo {
     pub parent_id: String,
 }
 
+/// The configured keys, each already taken into an HMAC state for either digest: a check
+/// clones a state rather than hashing its key again (two of a SHA-1 check's compressions).
+#[derive(Clone)]
+pub struct Keys(Vec<(Hmac<sha1::Sha1>, Hmac<sha2::Sha256>)>);
+
+impl Keys {
+    pub fn new(keys: &[Secret]) -> Self {
+        Self(
+            keys.iter()
+                .map(|k| {
+                    (
+                        <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(k.0.as_bytes())
+                            .expect("HMAC takes any key length"),
+                        <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(k.0.as_bytes())
+                            .expect("HMAC takes any key length"),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Never the keys, nor anything derived from them.
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} configured)", self.0.len())
+    }
+}
+
 /// Verifies the two headers against `keys`; `None` for anything invalid (the request is then
 /// served untraced, silently).
-pub fn verify(info: Option<&str>, tag: Option<&str>, keys: &[Secret]) -> Option<TraceInfo> {
+pub fn verify(info: Option<&str>, tag: Option<&str>, keys: &Keys) -> Option<TraceInfo> {
     let info = info.filter(|i| !i.is_empty())?;
     let tag = tag.map(str::trim).filter(|t| !t.is_empty())?;
-    let tag = decode_hex(tag)?;
+    let mut bytes = [0u8; 32];
+    let tag = decode_hex(tag, &mut bytes)?;
     // The first matching key decides; osprofiler would re-sign downstream calls with it,
     // and this server makes none yet.
-    if !keys.iter().any(|k| tag_matches(&k.0, info, &tag)) {
+    if !keys.0.iter().any(|k| tag_matches(k, info, tag)) {
         return None;
     }
     let payload = python_urlsafe_b64decode(info)?;
@@ -63,17 +93,15 @@ pub fn verify(info: Option<&str>, tag: Option<&str>, keys: &[Secret]) -> Option<
     Some(TraceInfo { base_id, parent_id })
 }
 
-fn tag_matches(key: &str, info: &str, tag: &[u8]) -> bool {
+fn tag_matches(key: &(Hmac<sha1::Sha1>, Hmac<sha2::Sha256>), info: &str, tag: &[u8]) -> bool {
     match tag.len() {
         20 => {
-            let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key.as_bytes())
-                .expect("HMAC takes any key length");
+            let mut mac = key.0.clone();
             mac.update(info.as_bytes());
             mac.verify_slice(tag).is_ok()
         }
         32 => {
-            let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes())
-                .expect("HMAC takes any key length");
+            let mut mac = key.1.clone();
             mac.update(info.as_bytes());
             mac.verify_slice(tag).is_ok()
         }
@@ -82,8 +110,9 @@ fn tag_matches(key: &str, info: &str, tag: &[u8]) -> bool {
 }
 
 /// Lowercase hex only: osprofiler compares `hexdigest()` strings, so `ABCD` never matches.
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+/// A tag longer than the longest digest matches nothing.
+fn decode_hex<'a>(text: &str, out: &'a mut [u8; 32]) -> Option<&'a [u8]> {
+    if !text.len().is_multiple_of(2) || text.len() > 2 * out.len() {
         return None;
     }
     let nibble = |c: u8| match c {
@@ -91,15 +120,24 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         _ => None,
     };
-    text.as_bytes()
-        .chunks(2)
-        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
-        .collect()
+    let n = text.len() / 2;
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(&out[..n])
 }
 
 /// `base64.urlsafe_b64decode` of CPython: map `-_` to `+/`, drop every character outside
 /// the standard alphabet and `=`, then decode with padding required.
 fn python_urlsafe_b64decode(text: &str) -> Option<Vec<u8>> {
+    // What every osprofiler client sends: only the URL-safe alphabet, which the URL-safe
+    // engine decodes as the mapping below would, without a copy.
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+    {
+        return base64::engine::general_purpose::URL_SAFE.decode(text).ok();
+    }
     let cleaned: Vec<u8> = text
         .bytes()
         .filter_map(|b| match b {
@@ -153,8 +191,8 @@ mod tests {
         case["headers"][name].as_str()
     }
 
-    fn keys(case: &Value) -> Vec<Secret> {
-        HmacKeys::parse(case["server_hmac_keys_config"].as_str().unwrap()).0
+    fn keys(case: &Value) -> Keys {
+        Keys::new(&HmacKeys::parse(case["server_hmac_keys_config"].as_str().unwrap()).0)
     }
 
     /// Whether our server traces the request described by a vector case.
@@ -227,8 +265,9 @@ mod tests {
             .as_str()
             .unwrap();
         let tag = v["empty_key_case"]["hmac_sha1_empty_key_of_info_for_reference"].as_str();
-        assert!(verify(Some(info), tag, &HmacKeys::parse("SECRET_KEY").0).is_none());
-        assert!(verify(Some(info), tag, &[]).is_none());
+        let keys = Keys::new(&HmacKeys::parse("SECRET_KEY").0);
+        assert!(verify(Some(info), tag, &keys).is_none());
+        assert!(verify(Some(info), tag, &Keys::new(&[])).is_none());
     }
 
     #[test]
@@ -274,9 +313,34 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let keys = HmacKeys::parse("k").0;
+        let keys = Keys::new(&HmacKeys::parse("k").0);
         assert!(verify(Some(&info), Some(&tag), &keys).is_some());
         assert!(verify(Some(&info), Some(&tag.to_uppercase()), &keys).is_none());
-        assert!(verify(Some(&info), Some(&tag), &HmacKeys::parse("other").0).is_none());
+        let other = Keys::new(&HmacKeys::parse("other").0);
+        assert!(verify(Some(&info), Some(&tag), &other).is_none());
+        // Longer or shorter than a digest: no match, and no panic.
+        for bad in [format!("{tag}00"), tag[..62].to_owned(), "ab".repeat(40)] {
+            assert!(verify(Some(&info), Some(&bad), &keys).is_none(), "{bad}");
+        }
+        // A state is reused across checks: the second check of the same header still passes.
+        assert!(verify(Some(&info), Some(&tag), &keys).is_some());
+        assert_eq!(format!("{keys:?}"), "Keys(1 configured)");
+    }
+
+    /// The URL-safe shortcut decodes what the general path (alphabet mapped, strays
+    /// dropped) decodes.
+    #[test]
+    fn url_safe_headers_decode_as_the_general_path_does() {
+        for len in 0..40u8 {
+            let data: Vec<u8> = (0..len).map(|i| i.wrapping_mul(97) ^ 0xfb).collect();
+            let text = base64::engine::general_purpose::URL_SAFE.encode(&data);
+            assert_eq!(python_urlsafe_b64decode(&text), Some(data.clone()));
+            // The same text through the general path: a stray character forces it.
+            let stray = format!("{text}\n");
+            assert_eq!(python_urlsafe_b64decode(&stray), Some(data.clone()));
+            let standard = text.replace('-', "+").replace('_', "/");
+            assert_eq!(python_urlsafe_b64decode(&standard), Some(data));
+        }
+        assert_eq!(python_urlsafe_b64decode("YQ"), None, "padding is required");
     }
 }
