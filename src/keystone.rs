@@ -39,7 +39,7 @@ pub const KEYSTONE_TARGET: &str = "zaqar::keystone";
 /// span of its own would be exported as a trace of its own).
 pub fn traced_span(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
     #[cfg(feature = "profiler")]
-    if zaqar_actors::envelope::current().is_some_and(|ctx| !ctx.span.is_disabled()) {
+    if zaqar_actors::envelope::with_current(|ctx| !ctx.span.is_disabled()) == Some(true) {
         return make();
     }
     #[cfg(not(feature = "profiler"))]

@@ -25,7 +25,9 @@ mod batch;
 
 pub use batch::{record_batch, BatchContext, BatchInfo, BatchSpan, JobTrace};
 #[cfg(feature = "profiler")]
-pub use traced::{current, scope, start_span, Layers, TraceCtx, DB_TARGET, HOP_TARGET};
+pub use traced::{
+    current, scope, start_span, with_current, Layers, TraceCtx, DB_TARGET, HOP_TARGET,
+};
 
 /// Which switchable layer an actor belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,8 +116,8 @@ pub trait BatchSize {
 /// router records what it decided.
 #[cfg(feature = "profiler")]
 pub fn pooling_span() -> Option<tracing::Span> {
-    current()
-        .is_some_and(|ctx| ctx.layers.pooling)
+    with_current(|ctx| ctx.layers.pooling)
+        .unwrap_or(false)
         .then(tracing::Span::current)
 }
 
@@ -151,29 +153,26 @@ pub async fn db_call<T>(
     run: impl std::future::IntoFuture<Output = T>,
 ) -> T {
     #[cfg(feature = "profiler")]
-    if let Some(ctx) = current() {
+    if with_current(|ctx| ctx.layers.on(system.layer)) == Some(true) {
         use tracing::Instrument;
-        let on = ctx.layers.on(system.layer);
         let (db_system, prefix) = (system.system, system.prefix);
-        if on {
-            let name = statement
-                .filter(|_| system.named_by_statement)
-                .unwrap_or(operation);
-            let span = tracing::info_span!(
-                target: DB_TARGET,
-                "db command",
-                otel.name = %format_args!("{prefix} {name}"),
-                otel.kind = "client",
-                db.system = db_system,
-                db.operation = operation,
-                db.statement = statement,
-                // A statement committed with others (SQLite's write lane): how many requests
-                // its batch served, and how long this one waited for the batch to begin.
-                zaqar.batch.size = tracing::field::Empty,
-                zaqar.batch.wait_us = tracing::field::Empty,
-            );
-            return run.into_future().instrument(span).await;
-        }
+        let name = statement
+            .filter(|_| system.named_by_statement)
+            .unwrap_or(operation);
+        let span = tracing::info_span!(
+            target: DB_TARGET,
+            "db command",
+            otel.name = %format_args!("{prefix} {name}"),
+            otel.kind = "client",
+            db.system = db_system,
+            db.operation = operation,
+            db.statement = statement,
+            // A statement committed with others (SQLite's write lane): how many requests
+            // its batch served, and how long this one waited for the batch to begin.
+            zaqar.batch.size = tracing::field::Empty,
+            zaqar.batch.wait_us = tracing::field::Empty,
+        );
+        return run.into_future().instrument(span).await;
     }
     run.await
 }
@@ -275,7 +274,14 @@ mod traced {
 
     /// The trace context of the running task, when its request is traced.
     pub fn current() -> Option<TraceCtx> {
-        AMBIENT.try_with(Clone::clone).ok()
+        with_current(Clone::clone)
+    }
+
+    /// `f` of the running task's trace context, when its request is traced. Cheaper than
+    /// [`current`] when nothing is kept: cloning a context clones its span, a registry
+    /// lookup now and another when the clone is dropped.
+    pub fn with_current<R>(f: impl FnOnce(&TraceCtx) -> R) -> Option<R> {
+        AMBIENT.try_with(f).ok()
     }
 
     /// Runs `work` with `ctx` as its ambient trace context.

@@ -28,7 +28,7 @@ impl JobTrace {
         #[cfg(feature = "profiler")]
         {
             use crate::spans::SpanExt;
-            let on = super::current().is_some_and(|ctx| ctx.layers.on(system.layer));
+            let on = super::with_current(|ctx| ctx.layers.on(system.layer)) == Some(true);
             let span = tracing::Span::current();
             // The statement's span and nothing else: a hop span would get the batch as
             // its child when the statement spans are switched off.

@@ -300,8 +300,16 @@ impl SqlStore {
     ) -> T {
         // Only a traced request pays for the statement's text.
         #[cfg(feature = "profiler")]
-        if crate::envelope::current().is_some() {
-            let statement = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        if crate::envelope::with_current(|_| ()).is_some() {
+            // One line, single-spaced; most statements already are.
+            let statement: std::borrow::Cow<'_, str> = if sql
+                .split(' ')
+                .all(|word| !word.is_empty() && !word.contains(char::is_whitespace))
+            {
+                sql.into()
+            } else {
+                sql.split_whitespace().collect::<Vec<_>>().join(" ").into()
+            };
             let verb = statement
                 .split(' ')
                 .next()
