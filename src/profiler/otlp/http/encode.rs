@@ -241,6 +241,7 @@ fn nanos(time: SystemTime) -> u64 {
 
 /// prost's own writers go through `BufMut` a byte at a time; nearly every key and length
 /// here is one byte.
+#[inline(always)]
 fn encode_varint(value: u64, buf: &mut Vec<u8>) {
     if value < 0x80 {
         buf.push(value as u8);
@@ -249,6 +250,7 @@ fn encode_varint(value: u64, buf: &mut Vec<u8>) {
     }
 }
 
+#[inline(always)]
 fn encode_key(tag: u32, wire_type: WireType, buf: &mut Vec<u8>) {
     encode_varint(u64::from(tag << 3 | wire_type as u32), buf);
 }
