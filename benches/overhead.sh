@@ -5,6 +5,10 @@
 # to a local sink (examples/bare_server.rs, which accepts and drops them).
 #
 #   bash benches/overhead.sh [SECONDS] [extra loadgen flags...]
+#
+# BEFORE_BIN=PATH (another build's zaqar-server, e.g. built in a worktree of an earlier
+# commit) adds, after the four rows, that build's unsigned and signed rows and then this
+# build's again, so the signed/unsigned ratios of both builds come from one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -46,3 +50,9 @@ run "feature off" target/release/zaqar-server-no-profiler false "$@"
 run "on, enabled = false" target/release/zaqar-server false "$@"
 run "enabled, unsigned requests" target/release/zaqar-server true "$@"
 run "enabled, every request signed" target/release/zaqar-server true --profile "$key" "$@"
+if [ -n "${BEFORE_BIN:-}" ]; then
+    run "before ($BEFORE_BIN), unsigned" "$BEFORE_BIN" true "$@"
+    run "before ($BEFORE_BIN), signed" "$BEFORE_BIN" true --profile "$key" "$@"
+    run "this build again, unsigned" target/release/zaqar-server true "$@"
+    run "this build again, signed" target/release/zaqar-server true --profile "$key" "$@"
+fi

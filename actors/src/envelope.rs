@@ -335,17 +335,13 @@ mod traced {
                 error.kind = Empty,
                 messaging.system = "zaqar",
                 messaging.operation = info.operation,
-                messaging.destination.name = Empty,
+                messaging.destination.name = info.queue.map(|q| q.name.as_str()),
                 messaging.batch.message_count = Empty,
-                zaqar.project = Empty,
+                zaqar.project = info.queue.map(|q| q.project.as_str()),
                 zaqar.pool = Empty,
                 zaqar.catalog = Empty,
                 zaqar.placement = Empty,
             );
-            if let Some(q) = info.queue {
-                span.record("messaging.destination.name", q.name.as_str());
-                span.record("zaqar.project", q.project.as_str());
-            }
             let ctx = TraceCtx {
                 cx: start_span(&span, &self.ctx),
                 span: span.clone(),
