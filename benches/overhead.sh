@@ -8,7 +8,8 @@
 #
 # BEFORE_BIN=PATH (another build's zaqar-server, e.g. built in a worktree of an earlier
 # commit) adds, after the four rows, that build's unsigned and signed rows and then this
-# build's again, so the signed/unsigned ratios of both builds come from one run.
+# build's again, so the signed/unsigned ratios of both builds come from one run; ROUNDS=N
+# (1) repeats those four rows N times, alternating, as this machine's speed drifts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -24,7 +25,7 @@ start_bare
 run() { # label binary enabled loadgen-flags...
     local label=$1 bin=$2 enabled=$3
     shift 3
-    local dir="$work/$label"
+    local dir="$work/${label//[^A-Za-z0-9]/_}"
     mkdir -p "$dir"
     cat >"$dir/zaqar.toml" <<TOML
 [storage]
@@ -51,8 +52,10 @@ run "on, enabled = false" target/release/zaqar-server false "$@"
 run "enabled, unsigned requests" target/release/zaqar-server true "$@"
 run "enabled, every request signed" target/release/zaqar-server true --profile "$key" "$@"
 if [ -n "${BEFORE_BIN:-}" ]; then
-    run "before ($BEFORE_BIN), unsigned" "$BEFORE_BIN" true "$@"
-    run "before ($BEFORE_BIN), signed" "$BEFORE_BIN" true --profile "$key" "$@"
-    run "this build again, unsigned" target/release/zaqar-server true "$@"
-    run "this build again, signed" target/release/zaqar-server true --profile "$key" "$@"
+    for round in $(seq "${ROUNDS:-1}"); do
+        run "round $round: before ($BEFORE_BIN), unsigned" "$BEFORE_BIN" true "$@"
+        run "round $round: before ($BEFORE_BIN), signed" "$BEFORE_BIN" true --profile "$key" "$@"
+        run "round $round: this build, unsigned" target/release/zaqar-server true "$@"
+        run "round $round: this build, signed" target/release/zaqar-server true --profile "$key" "$@"
+    done
 fi
