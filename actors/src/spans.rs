@@ -45,7 +45,7 @@ pub struct SpanRecord {
     pub parent_is_remote: bool,
     pub start: SystemTime,
     pub end: SystemTime,
-    pub attributes: Vec<KeyValue>,
+    pub attributes: SpanAttributes,
     pub links: Vec<(SpanContext, Vec<KeyValue>)>,
     pub status: Status,
 }
@@ -88,6 +88,119 @@ impl SpanRecord {
     }
 }
 
+/// A span's attributes. The texts of its string values share one buffer: a span's fields
+/// then cost one allocation, not one each (and one free when the record is dropped).
+#[derive(Clone, Debug, Default)]
+pub struct SpanAttributes {
+    texts: String,
+    entries: Vec<(Key, Attr)>,
+}
+
+#[derive(Clone, Debug)]
+enum Attr {
+    /// `texts[start..end]`.
+    Text(u32, u32),
+    Value(Value),
+}
+
+/// One attribute's value, as [`SpanAttributes::iter`] answers it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttrValue<'a> {
+    Text(&'a str),
+    Value(&'a Value),
+}
+
+impl AttrValue<'_> {
+    /// As OpenTelemetry's value type.
+    pub fn to_value(self) -> Value {
+        match self {
+            AttrValue::Text(t) => Value::String(t.to_owned().into()),
+            AttrValue::Value(v) => v.clone(),
+        }
+    }
+}
+
+impl SpanAttributes {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            texts: String::new(),
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sets `key` to a text, replacing an earlier value of the same key unless `fresh`
+    /// (the caller knows there is none).
+    pub fn set_text(&mut self, key: Key, text: &str, fresh: bool) {
+        let start = self.texts.len();
+        self.texts.push_str(text);
+        // Texts beyond 4 GiB in one span are not worth a wider index.
+        let attr = match (u32::try_from(start), u32::try_from(self.texts.len())) {
+            (Ok(start), Ok(end)) => Attr::Text(start, end),
+            _ => Attr::Value(Value::String(text.to_owned().into())),
+        };
+        self.set(key, attr, fresh);
+    }
+
+    /// Sets `key` to `value`, as [`Self::set_text`] does.
+    pub fn set_value(&mut self, key: Key, value: Value, fresh: bool) {
+        self.set(key, Attr::Value(value), fresh);
+    }
+
+    fn set(&mut self, key: Key, attr: Attr, fresh: bool) {
+        if !fresh {
+            if let Some(entry) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+                // A replaced text stays in the buffer, unread, until the span is exported.
+                entry.1 = attr;
+                return;
+            }
+        }
+        self.entries.push((key, attr));
+    }
+
+    /// The attributes in the order they were first set.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, AttrValue<'_>)> {
+        self.entries.iter().map(|(k, attr)| {
+            let value = match attr {
+                Attr::Text(start, end) => {
+                    AttrValue::Text(&self.texts[*start as usize..*end as usize])
+                }
+                Attr::Value(v) => AttrValue::Value(v),
+            };
+            (k, value)
+        })
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<AttrValue<'_>> {
+        self.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    }
+
+    /// As OpenTelemetry's key-values (for the SDK's exporters).
+    pub fn to_key_values(&self) -> Vec<KeyValue> {
+        self.iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.to_value()))
+            .collect()
+    }
+}
+
+impl From<Vec<KeyValue>> for SpanAttributes {
+    fn from(kvs: Vec<KeyValue>) -> Self {
+        let mut attributes = Self::with_capacity(kvs.len());
+        for kv in kvs {
+            attributes.set_value(kv.key, kv.value, false);
+        }
+        attributes
+    }
+}
+
 /// Records fields into a span's record. A new span's fields are distinct (`fresh`); a
 /// later `record` may set one that was set before, which then replaces it.
 struct Fields<'a> {
@@ -98,32 +211,23 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn text(&mut self, field: &Field, text: &str) {
         if !self.record.special(field.name(), text) {
-            // `to_owned` allocates the text's length exactly, so the boxing below does not
-            // allocate again.
-            self.attribute(field, Value::String(text.to_owned().into()));
+            self.record
+                .attributes
+                .set_text(Key::from_static_str(field.name()), text, self.fresh);
         }
     }
 
     fn attribute(&mut self, field: &Field, value: Value) {
-        let name = field.name();
-        if !self.fresh {
-            if let Some(kv) = self
-                .record
-                .attributes
-                .iter_mut()
-                .find(|kv| kv.key.as_str() == name)
-            {
-                kv.value = value;
-                return;
-            }
-        }
         self.record
             .attributes
-            .push(KeyValue::new(Key::from_static_str(name), value));
+            .set_value(Key::from_static_str(field.name()), value, self.fresh);
     }
 
+    /// A number or a flag: an attribute, unless it names a special field (whose text is
+    /// then made, which an attribute never needs).
     fn other(&mut self, field: &Field, value: Value) {
-        if !self.record.special(field.name(), &value.as_str()) {
+        let name = field.name();
+        if !(name.starts_with("otel.") && self.record.special(name, &value.as_str())) {
             self.attribute(field, value);
         }
     }
@@ -288,7 +392,7 @@ where
             parent_is_remote: false,
             start: SystemTime::now(),
             end: SystemTime::UNIX_EPOCH,
-            attributes: Vec::with_capacity(attrs.fields().len()),
+            attributes: SpanAttributes::with_capacity(attrs.fields().len()),
             links: Vec::new(),
             status: Status::Unset,
         };
@@ -400,10 +504,38 @@ mod tests {
     }
 
     fn attr(r: &SpanRecord, key: &str) -> Option<Value> {
-        r.attributes
+        r.attributes.get(key).map(AttrValue::to_value)
+    }
+
+    #[test]
+    fn attributes_keep_their_order_and_a_later_value_replaces_an_earlier() {
+        let mut a = SpanAttributes::with_capacity(4);
+        a.set_text("first".into(), "one", true);
+        a.set_value("n".into(), Value::I64(1), true);
+        a.set_text("empty".into(), "", true);
+        a.set_text("n".into(), "now text", false);
+        a.set_text("first".into(), "uno", false);
+        a.set_value("last".into(), Value::Bool(true), false);
+        let got: Vec<(String, Value)> = a
             .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.clone())
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_value()))
+            .collect();
+        let want: Vec<(String, Value)> = vec![
+            ("first".into(), "uno".into()),
+            ("n".into(), "now text".into()),
+            ("empty".into(), "".into()),
+            ("last".into(), true.into()),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(a.get("empty"), Some(AttrValue::Text("")));
+        assert_eq!(a.get("missing"), None);
+        assert_eq!(a.len(), 4);
+        assert_eq!(
+            a.to_key_values(),
+            want.into_iter()
+                .map(|(k, v)| KeyValue::new(k, v))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub(crate) fn span_data(span: SpanRecord, scope: &InstrumentationScope) -> SpanD
         name: span.name,
         start_time: span.start,
         end_time: span.end,
-        attributes: span.attributes,
+        attributes: span.attributes.to_key_values(),
         dropped_attributes_count: 0,
         events: SpanEvents::default(),
         links: {

@@ -10,10 +10,10 @@
 //! The HTTP span records method, route template, status code and request id. It never records
 //! the raw path or query, which can hold claim ids.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use std::borrow::Cow;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue, X_FORWARDED_PROTO};
 use actix_web::{web, Error, HttpMessage};
 use futures_util::future::{Either, LocalBoxFuture};

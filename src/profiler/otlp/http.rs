@@ -360,7 +360,7 @@ mod tests {
             parent_is_remote: parent == 0x77,
             start: std::time::UNIX_EPOCH + Duration::from_secs(1),
             end: std::time::UNIX_EPOCH + Duration::from_secs(2),
-            attributes: vec![KeyValue::new("db.system", "sqlite"), KeyValue::new("n", 3)],
+            attributes: vec![KeyValue::new("db.system", "sqlite"), KeyValue::new("n", 3)].into(),
             links: vec![(
                 SpanContext::new(
                     TraceId::from(0xdefu128),

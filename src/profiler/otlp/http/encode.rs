@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::trace::{SpanContext, SpanKind, Status};
 use opentelemetry::{Array, KeyValue, Value};
 use prost::encoding::{encoded_len_varint, key_len, WireType};
-use zaqar_actors::spans::SpanRecord;
+use zaqar_actors::spans::{AttrValue, SpanRecord};
 
 /// `SpanFlags`: the context says whether the parent is remote, and whether it is.
 const HAS_IS_REMOTE: u32 = 0x100;
@@ -84,8 +84,8 @@ fn span_fields(span: &SpanRecord, buf: &mut Vec<u8>) {
     encode_varint(kind(&span.kind), buf);
     fixed64(7, nanos(span.start), buf);
     fixed64(8, nanos(span.end), buf);
-    for kv in &span.attributes {
-        key_value(9, kv, buf);
+    for (key, value) in span.attributes.iter() {
+        key_value(9, key.as_str(), value, buf);
     }
     for (to, attributes) in &span.links {
         link(to, attributes, buf);
@@ -125,7 +125,12 @@ fn link(to: &SpanContext, attributes: &[KeyValue], buf: &mut Vec<u8>) {
         + string_len(3, &state)
         + attributes
             .iter()
-            .map(|kv| delimited_len(4, key_value_len(kv)))
+            .map(|kv| {
+                delimited_len(
+                    4,
+                    key_value_len(kv.key.as_str(), AttrValue::Value(&kv.value)),
+                )
+            })
             .sum::<usize>()
         + key_len(6)
         + 4;
@@ -137,15 +142,14 @@ fn link(to: &SpanContext, attributes: &[KeyValue], buf: &mut Vec<u8>) {
         length_delimited(3, state.as_bytes(), buf);
     }
     for kv in attributes {
-        key_value(4, kv, buf);
+        key_value(4, kv.key.as_str(), AttrValue::Value(&kv.value), buf);
     }
     fixed32(6, flags, buf);
 }
 
 /// `KeyValue { key = 1, value = 2 }` as field `tag`.
-fn key_value(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
-    let key = kv.key.as_str();
-    let value_len = any_value_len(&kv.value);
+fn key_value(tag: u32, key: &str, value: AttrValue<'_>, buf: &mut Vec<u8>) {
+    let value_len = attr_value_len(value);
     encode_key(tag, WireType::LengthDelimited, buf);
     encode_varint(
         (string_len(1, key) + delimited_len(2, value_len)) as u64,
@@ -154,22 +158,35 @@ fn key_value(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
     length_delimited(1, key.as_bytes(), buf);
     encode_key(2, WireType::LengthDelimited, buf);
     encode_varint(value_len as u64, buf);
-    any_value(&kv.value, buf);
+    match value {
+        AttrValue::Text(text) => string_value(text, buf),
+        AttrValue::Value(value) => any_value(value, buf),
+    }
 }
 
-fn key_value_len(kv: &KeyValue) -> usize {
-    string_len(1, kv.key.as_str()) + delimited_len(2, any_value_len(&kv.value))
+fn key_value_len(key: &str, value: AttrValue<'_>) -> usize {
+    string_len(1, key) + delimited_len(2, attr_value_len(value))
+}
+
+fn attr_value_len(value: AttrValue<'_>) -> usize {
+    match value {
+        AttrValue::Text(text) => delimited_len(1, text.len()),
+        AttrValue::Value(value) => any_value_len(value),
+    }
+}
+
+/// `AnyValue.string_value`, written even when empty (a one-of).
+fn string_value(text: &str, buf: &mut Vec<u8>) {
+    encode_key(1, WireType::LengthDelimited, buf);
+    encode_varint(text.len() as u64, buf);
+    buf.extend_from_slice(text.as_bytes());
 }
 
 /// `AnyValue`'s one-of: string 1, bool 2, int 3, double 4, array 5. A one-of is written
 /// even when it holds its type's default.
 fn any_value(value: &Value, buf: &mut Vec<u8>) {
     match value {
-        Value::String(s) => {
-            encode_key(1, WireType::LengthDelimited, buf);
-            encode_varint(s.as_str().len() as u64, buf);
-            buf.extend_from_slice(s.as_str().as_bytes());
-        }
+        Value::String(s) => string_value(s.as_str(), buf),
         Value::Bool(b) => {
             encode_key(2, WireType::Varint, buf);
             encode_varint(u64::from(*b), buf);
@@ -319,7 +336,7 @@ mod tests {
             parent_is_remote: false,
             start: UNIX_EPOCH + Duration::from_nanos(1_765_000_000_123_456_789 + n),
             end: UNIX_EPOCH + Duration::from_nanos(1_765_000_000_223_456_789 + n),
-            attributes: vec![],
+            attributes: Default::default(),
             links: vec![],
             status: Status::Unset,
         }
@@ -385,7 +402,14 @@ mod tests {
                 Value::Array(Array::String(vec![StringValue::from("a"), "".into()])),
             ),
             KeyValue::new("none", Value::Array(Array::I64(vec![]))),
-        ];
+        ]
+        .into();
+        // Texts kept in the span's buffer, one replaced after it was set.
+        full.attributes.set_text("t1".into(), "first text", false);
+        full.attributes.set_text("t2".into(), "", false);
+        full.attributes
+            .set_text("t1".into(), "replaced text", false);
+        full.attributes.set_text("i".into(), "now a text", false);
         full.links = vec![
             (remote, vec![KeyValue::new("db.batch.size", 16_i64)]),
             (local, vec![]),
@@ -394,9 +418,10 @@ mod tests {
         all.push(full);
         let mut long = record(100);
         long.name = "n".repeat(200).into();
-        long.attributes = (0..40)
-            .map(|i| KeyValue::new(format!("key.{i}"), "v".repeat(i * 7)))
-            .collect();
+        for i in 0..40 {
+            long.attributes
+                .set_text(format!("key.{i}").into(), &"v".repeat(i * 7), true);
+        }
         all.push(long);
         all
     }
