@@ -121,9 +121,11 @@ impl AttrValue<'_> {
 }
 
 impl SpanAttributes {
+    /// Room for `n` attributes, and for the texts of a typical span (a statement and a few
+    /// names) in one allocation rather than one per doubling.
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            texts: String::new(),
+            texts: String::with_capacity(if n == 0 { 0 } else { 256 }),
             entries: Vec::with_capacity(n),
         }
     }
