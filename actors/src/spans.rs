@@ -98,8 +98,9 @@ pub struct SpanAttributes {
 
 #[derive(Clone, Debug)]
 enum Attr {
-    /// `texts[start..end]`.
-    Text(u32, u32),
+    /// `texts[start..end]` (no larger than a `Value`, so a text costs no more room than
+    /// the value it stands for).
+    Text(usize, usize),
     Value(Value),
 }
 
@@ -143,12 +144,7 @@ impl SpanAttributes {
     pub fn set_text(&mut self, key: Key, text: &str, fresh: bool) {
         let start = self.texts.len();
         self.texts.push_str(text);
-        // Texts beyond 4 GiB in one span are not worth a wider index.
-        let attr = match (u32::try_from(start), u32::try_from(self.texts.len())) {
-            (Ok(start), Ok(end)) => Attr::Text(start, end),
-            _ => Attr::Value(Value::String(text.to_owned().into())),
-        };
-        self.set(key, attr, fresh);
+        self.set(key, Attr::Text(start, self.texts.len()), fresh);
     }
 
     /// Sets `key` to `value`, as [`Self::set_text`] does.
@@ -171,9 +167,7 @@ impl SpanAttributes {
     pub fn iter(&self) -> impl Iterator<Item = (&Key, AttrValue<'_>)> {
         self.entries.iter().map(|(k, attr)| {
             let value = match attr {
-                Attr::Text(start, end) => {
-                    AttrValue::Text(&self.texts[*start as usize..*end as usize])
-                }
+                Attr::Text(start, end) => AttrValue::Text(&self.texts[*start..*end]),
                 Attr::Value(v) => AttrValue::Value(v),
             };
             (k, value)

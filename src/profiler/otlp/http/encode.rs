@@ -10,7 +10,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanContext, SpanKind, Status};
+use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceFlags};
 use opentelemetry::{Array, KeyValue, Value};
 use prost::encoding::{encoded_len_varint, key_len, WireType};
 use zaqar_actors::spans::{AttrValue, SpanRecord};
@@ -106,20 +106,27 @@ fn span_fields(span: &SpanRecord, buf: &mut Vec<u8>) {
         encode_key(3, WireType::Varint, buf);
         encode_varint(code, buf);
     }
-    let mut flags = u32::from(span.context().trace_flags().to_u8()) | HAS_IS_REMOTE;
-    if span.parent_is_remote {
-        flags |= IS_REMOTE;
+    fixed32(
+        16,
+        flags(span.context().trace_flags(), span.parent_is_remote),
+        buf,
+    );
+}
+
+/// `SpanFlags` of a span (its parent) or a link (its target): the trace flags, and whether
+/// that context is remote.
+fn flags(trace_flags: TraceFlags, remote: bool) -> u32 {
+    let flags = u32::from(trace_flags.to_u8()) | HAS_IS_REMOTE;
+    if remote {
+        flags | IS_REMOTE
+    } else {
+        flags
     }
-    fixed32(16, flags, buf);
 }
 
 /// `Span.Link` (field 13): trace id 1, span id 2, trace state 3, attributes 4, flags 6.
 fn link(to: &SpanContext, attributes: &[KeyValue], buf: &mut Vec<u8>) {
     let state = to.trace_state().header();
-    let mut flags = u32::from(to.trace_flags().to_u8()) | HAS_IS_REMOTE;
-    if to.is_remote() {
-        flags |= IS_REMOTE;
-    }
     let len = delimited_len(1, 16)
         + delimited_len(2, 8)
         + string_len(3, &state)
@@ -144,7 +151,7 @@ fn link(to: &SpanContext, attributes: &[KeyValue], buf: &mut Vec<u8>) {
     for kv in attributes {
         key_value(4, kv.key.as_str(), AttrValue::Value(&kv.value), buf);
     }
-    fixed32(6, flags, buf);
+    fixed32(6, flags(to.trace_flags(), to.is_remote()), buf);
 }
 
 /// `KeyValue { key = 1, value = 2 }` as field `tag`.
