@@ -5,8 +5,8 @@
 //! `UPDATE ... WHERE seq IN (SELECT ... LIMIT n) RETURNING` for a claim), so SQLite never
 //! holds its write lock across round trips and PostgreSQL needs no explicit transaction;
 //! on PostgreSQL the claim's inner SELECT adds `FOR UPDATE SKIP LOCKED` so concurrent
-//! claimers take different messages instead of queueing on the same rows (and is written
-//! `seq = ANY(ARRAY(...))`, evaluated once: [`SqlStore::picked`]).
+//! claimers take different messages instead of queueing on the same rows (and runs once,
+//! as a materialized CTE whose rows the statement reaches through the queue's key: `picked`).
 //!
 //! A message looked up by id is found through the id's unique index, and a claim's messages
 //! through the claim index, never the queue's key: such statements write their queue
@@ -44,6 +44,9 @@ pub mod schema;
 mod settings;
 mod statements;
 mod subscriptions;
+
+pub use claims::claim_statement;
+pub use messages::pop_statement;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -260,26 +263,6 @@ impl SqlStore {
         Ok(store)
     }
 
-    /// `GREATEST` on PostgreSQL, the two-argument `MAX` on SQLite.
-    fn greatest(&self) -> &'static str {
-        match self.backend {
-            DbBackend::Postgres => "GREATEST",
-            _ => "MAX",
-        }
-    }
-
-    /// `seq` among the rows that `pick` (a SELECT of `seq`, ordered and limited) chooses
-    /// for a claim or a pop. PostgreSQL locks them (`FOR UPDATE SKIP LOCKED`, so concurrent
-    /// claimers take different rows) and must run `pick` once: written as `seq IN (pick)`,
-    /// its planner may rescan the subquery per row of the queue, and with SKIP LOCKED each
-    /// rescan can pick other rows (a claim of 2 took 3). `ARRAY(...)` is evaluated once.
-    fn picked(&self, pick: &str) -> String {
-        match self.backend {
-            DbBackend::Postgres => format!("seq = ANY(ARRAY({pick} FOR UPDATE SKIP LOCKED))"),
-            _ => format!("seq IN ({pick})"),
-        }
-    }
-
     fn message(&self, row: &impl Cells, now: i64) -> Result<Message> {
         let body: String = row.cell(2)?;
         let created: i64 = row.cell(4)?;
@@ -456,5 +439,38 @@ impl DataStore for SqlStore {
             removed += self.exec(sql, vec![now.into()]).await?;
         }
         Ok(removed)
+    }
+}
+
+/// `GREATEST` on PostgreSQL, the two-argument `MAX` on SQLite.
+fn greatest(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "GREATEST",
+        _ => "MAX",
+    }
+}
+
+/// How a claim's or a pop's statement names the rows that `pick` (a SELECT of `seq`,
+/// ordered and limited) chooses: what goes before the statement, and the condition.
+///
+/// PostgreSQL locks them (`FOR UPDATE SKIP LOCKED`, so concurrent claimers take different
+/// rows) and must run `pick` once: written as `seq IN (pick)`, its planner may rescan the
+/// subquery per row of the queue, and with SKIP LOCKED each rescan can pick other rows (a
+/// claim of 2 took 3). A materialized CTE runs once. The statement must then reach the
+/// picked rows without walking the queue, whatever the planner believes of the table: as
+/// `seq = ANY(...)` alone it was a filter over every row of the queue (5-10 ms a claim
+/// behind 3,000 messages), and as a join on `seq` it could be a loop over the queue's rows.
+/// The picked range's bounds are conditions on the key `(project, queue, seq)`, which the
+/// index scan always takes: it reads from the first picked row to the last, the rows the
+/// pick itself walked past.
+fn picked(backend: DbBackend, pick: &str) -> (String, String) {
+    match backend {
+        DbBackend::Postgres => (
+            format!("WITH picked(s) AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED) "),
+            "seq BETWEEN (SELECT min(s) FROM picked) AND (SELECT max(s) FROM picked)
+             AND seq = ANY(ARRAY(SELECT s FROM picked))"
+                .to_owned(),
+        ),
+        _ => (String::new(), format!("seq IN ({pick})")),
     }
 }

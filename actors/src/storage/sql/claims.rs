@@ -18,23 +18,7 @@ impl ClaimStore for SqlStore {
         // claim id is still not to be guessed.
         let id = Uuid::now_v7().to_string();
         let (p, n) = q(queue);
-        // `expires + 0`: no index on `expires` may serve this search. With few queues in
-        // the table the generic plan took that index and sorted what it found, reading
-        // every other queue's live rows; the key `(project, queue, seq)` is the only path
-        // left, and it reads this queue's rows in order (contract: claims.rs).
-        let picked = self.picked(&format!(
-            "SELECT seq FROM messages
-             WHERE project = $6 AND queue = $7 AND expires + 0 > $4 AND claim_expires <= $4
-             AND visible_at <= $4 ORDER BY seq LIMIT {limit}"
-        ));
-        let sql = format!(
-            "UPDATE messages SET claim_id = $1, claim_expires = $2, claim_ttl = $3,
-                claim_created = $4, claim_count = claim_count + 1,
-                expires = {greatest}(expires, $5)
-             WHERE project = $6 AND queue = $7 AND {picked} AND claim_expires <= $4
-             RETURNING {MESSAGE_COLUMNS}",
-            greatest = self.greatest(),
-        );
+        let sql = claim_statement(self.backend, limit);
         let rows = self
             .write_rows(
                 &sql,
@@ -97,7 +81,7 @@ impl ClaimStore for SqlStore {
                         expires = {}(expires, $4)
                      WHERE claim_id = $5 AND (project = $6 AND queue = $7) IS TRUE
                      AND claim_expires > $3 AND expires > $3",
-                    self.greatest()
+                    greatest(self.backend)
                 ),
                 vec![
                     (now + ttl * 1000).into(),
@@ -140,4 +124,29 @@ impl SqlStore {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// The statement that claims up to `limit` messages of a queue and returns them, with
+/// `$1` the claim's id, `$2`-`$5` its expiry, ttl, creation time and the messages' least
+/// new expiry, `$6`/`$7` the queue's project and name. Public so that the contract suite
+/// checks PostgreSQL's plan of this very text.
+pub fn claim_statement(backend: DbBackend, limit: u32) -> String {
+    // `expires + 0`: no index on `expires` may serve this search. With few queues in the
+    // table the generic plan took that index and sorted what it found, reading every other
+    // queue's live rows; the key `(project, queue, seq)` is the only path left, and it reads
+    // this queue's rows in order (contract: claims.rs).
+    let pick = format!(
+        "SELECT seq FROM messages
+         WHERE project = $6 AND queue = $7 AND expires + 0 > $4 AND claim_expires <= $4
+         AND visible_at <= $4 ORDER BY seq LIMIT {limit}"
+    );
+    let (with, picked) = picked(backend, &pick);
+    format!(
+        "{with}UPDATE messages SET claim_id = $1, claim_expires = $2, claim_ttl = $3,
+            claim_created = $4, claim_count = claim_count + 1,
+            expires = {greatest}(expires, $5)
+         WHERE project = $6 AND queue = $7 AND {picked} AND claim_expires <= $4
+         RETURNING {MESSAGE_COLUMNS}",
+        greatest = greatest(backend),
+    )
 }

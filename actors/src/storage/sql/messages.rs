@@ -234,18 +234,26 @@ impl MessageStore for SqlStore {
     async fn pop_messages(&self, queue: &QueueId, limit: u32) -> Result<Vec<Message>> {
         let now = self.clock.now_ms();
         let (p, n) = q(queue);
-        // `expires + 0`: as a claim's search (claims.rs), by the queue's key only.
-        let picked = self.picked(&format!(
-            "SELECT seq FROM messages
-             WHERE project = $1 AND queue = $2 AND expires + 0 > $3 AND claim_expires <= $3
-             AND visible_at <= $3 ORDER BY seq LIMIT {limit}"
-        ));
-        let sql = format!(
-            "DELETE FROM messages WHERE project = $1 AND queue = $2 AND {picked}
-             AND claim_expires <= $3
-             RETURNING {MESSAGE_COLUMNS}"
-        );
+        let sql = pop_statement(self.backend, limit);
         let rows = self.write_rows(&sql, vec![p, n, now.into()]).await?;
         self.messages(rows, now)
     }
+}
+
+/// The statement that deletes up to `limit` free messages of a queue and returns them, with
+/// `$1`/`$2` the queue's project and name and `$3` the time. Public so that the contract
+/// suite checks PostgreSQL's plan of this very text.
+pub fn pop_statement(backend: DbBackend, limit: u32) -> String {
+    // `expires + 0`: as a claim's search (claims.rs), by the queue's key only.
+    let pick = format!(
+        "SELECT seq FROM messages
+         WHERE project = $1 AND queue = $2 AND expires + 0 > $3 AND claim_expires <= $3
+         AND visible_at <= $3 ORDER BY seq LIMIT {limit}"
+    );
+    let (with, picked) = picked(backend, &pick);
+    format!(
+        "{with}DELETE FROM messages WHERE project = $1 AND queue = $2 AND {picked}
+         AND claim_expires <= $3
+         RETURNING {MESSAGE_COLUMNS}"
+    )
 }
