@@ -10,6 +10,7 @@
 # Stores: sqlite-normal, sqlite-full (synchronous = normal / full), postgres (fsync on),
 # redis-everysec, redis-always (append-only file synced each second / at every write).
 # Default: all five. PREFILL (default 100000) messages are posted before the consumers run.
+# PostgreSQL's table is analysed before each load (the steady state), unless PG_ANALYZE=0.
 #
 # BEFORE=REV (a commit) also runs REV's server on each store, right before this tree's, under
 # the same load: "how much faster than REV" measured in one run, on one machine state (this
@@ -108,7 +109,9 @@ for name in producers consumers mixed; do
         # autovacuum analyses it, within a minute) and finds a message by id through the
         # queue's index, a scan of the queue per delete. This measures the steady state.
         # (Claims stay slow on PostgreSQL here: BENCHMARKS.md "Writes".)
-        [ "$store" = postgres ] && psql -q "$uri" -c "ANALYZE messages"
+        # PG_ANALYZE=0 skips it: the state right after a burst of posts, before autovacuum
+        # has analysed the table (stale statistics).
+        [ "$store" = postgres ] && [ "${PG_ANALYZE:-1}" = 1 ] && psql -q "$uri" -c "ANALYZE messages"
         before=$(cpu_ticks "$server_pid")
         load "$name" http://127.0.0.1:18888 "$work/out.txt"
         after=$(cpu_ticks "$server_pid")
