@@ -16,7 +16,10 @@
 # the same load: "how much faster than REV" measured in one run, on one machine state (this
 # machine's ceiling has swung by 2.5x between days, and a store's fsync latency does not
 # swing with it, so ratios to the ceiling of runs on different days do not compare). REV is
-# built in a git worktree sharing this tree's target directory; this tree is rebuilt after.
+# built in a git worktree sharing this tree's target directory. Each build's binary is copied
+# aside as soon as it is built: cargo, asked to build this tree again after REV, finds this
+# tree's artifacts fresh and leaves REV's binary in target/release (both rows would then run
+# REV), so this tree's binary is linked there again only once the stale copy is removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -27,12 +30,14 @@ prefill=${PREFILL:-100000}
 source benches/lib.sh
 trap 'stop_postgres; stop_redis; [ -z "${BEFORE:-}" ] || git worktree remove --force "$work/before"; bench_cleanup' EXIT
 # builds: "LABEL|BINARY" per server build to measure, in the order they run.
-builds=("zaqar-server|$PWD/target/release/zaqar-server")
+cp target/release/zaqar-server "$work/this-server"
+builds=("zaqar-server|$work/this-server")
 if [ -n "${BEFORE:-}" ]; then
     git worktree add --quiet --detach "$work/before" "$BEFORE"
     (cd "$work/before" && CARGO_TARGET_DIR="$OLDPWD/target" \
         cargo build --release --quiet --bin zaqar-server)
     cp target/release/zaqar-server "$work/before-server"
+    rm target/release/zaqar-server
     cargo build --release --quiet --bin zaqar-server
     builds=("zaqar-server $BEFORE|$work/before-server" "${builds[@]}")
 fi
