@@ -17,9 +17,9 @@
 # machine's ceiling has swung by 2.5x between days, and a store's fsync latency does not
 # swing with it, so ratios to the ceiling of runs on different days do not compare). REV is
 # built in a git worktree sharing this tree's target directory. Each build's binary is copied
-# aside as soon as it is built: cargo, asked to build this tree again after REV, finds this
-# tree's artifacts fresh and leaves REV's binary in target/release (both rows would then run
-# REV), so this tree's binary is linked there again only once the stale copy is removed.
+# aside as soon as it is built, and this tree's is put back in target/release after: cargo,
+# asked to build this tree again after REV, may find it fresh and leave REV's binary there
+# (both rows then ran REV, and so did later scripts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -37,8 +37,9 @@ if [ -n "${BEFORE:-}" ]; then
     (cd "$work/before" && CARGO_TARGET_DIR="$OLDPWD/target" \
         cargo build --release --quiet --bin zaqar-server)
     cp target/release/zaqar-server "$work/before-server"
+    # A copy, not cargo's link to REV's artifact, which the copy would otherwise overwrite.
     rm target/release/zaqar-server
-    cargo build --release --quiet --bin zaqar-server
+    cp "$work/this-server" target/release/zaqar-server
     builds=("zaqar-server $BEFORE|$work/before-server" "${builds[@]}")
 fi
 start_bare
