@@ -222,11 +222,7 @@ async fn postgres_claims_read_only_their_own_queue() {
     )
     .await;
     db.execute_unprepared("DEALLOCATE claimable").await.unwrap();
-    let removed: u64 = plan
-        .lines()
-        .filter_map(|l| l.split("Rows Removed by Filter:").nth(1))
-        .map(|n| n.trim().parse::<u64>().unwrap())
-        .sum();
+    let removed = crate::rows_removed(&plan);
     assert_eq!(removed, 0, "the claim read other queues' rows:\n{plan}");
     assert!(plan.contains("rows=1 "), "{plan}");
 }
@@ -244,19 +240,15 @@ async fn postgres_claims_and_pops_read_only_the_rows_they_take() {
     let Some(uri) = crate::postgres_uri() else {
         return;
     };
-    // The schema is made when the store first opens.
-    Fixture::new().await;
-    let db = crate::postgres_session(uri).await;
-    db.execute_unprepared(
-        "CREATE TEMPORARY TABLE messages (LIKE public.messages INCLUDING ALL);
-         INSERT INTO messages (id, project, queue, client_id, body, ttl, created, expires,
-            visible_at)
-         SELECT q || i, 'p', q, 'c', '1', 60, 0, 60000, 0
-         FROM generate_series(1, 3000) i, (VALUES ('q'), ('r')) AS v(q);
-         SET plan_cache_mode = force_generic_plan",
+    let db = crate::unanalysed_messages(
+        uri,
+        "SELECT q || i, 'p', q, 'c', '1', 60, 0, 60000, 0
+         FROM generate_series(1, 3000) i, (VALUES ('q'), ('r')) AS v(q)",
     )
-    .await
-    .unwrap();
+    .await;
+    db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
     let cases = [
         (
             "claim",
@@ -280,11 +272,7 @@ async fn postgres_claims_and_pops_read_only_the_rows_they_take() {
         .await;
         let first = plan.lines().next().unwrap_or_default();
         assert!(first.contains(" rows=10 "), "{name} took 10:\n{plan}");
-        let removed: u64 = plan
-            .lines()
-            .filter_map(|l| l.split("Rows Removed by Filter:").nth(1))
-            .map(|n| n.trim().parse::<u64>().unwrap())
-            .sum();
+        let removed = crate::rows_removed(&plan);
         assert_eq!(removed, 0, "{name} read rows it did not take:\n{plan}");
     }
 }

@@ -162,6 +162,32 @@ pub async fn postgres_session(uri: String) -> sea_orm::DatabaseConnection {
     sea_orm::Database::connect(opts).await.expect("PostgreSQL")
 }
 
+/// A PostgreSQL session (after the store has made the schema) whose `messages` is a
+/// temporary copy of the table, which autovacuum never analyses, holding the rows that
+/// `select` gives for `(id, project, queue, client_id, body, ttl, created, expires,
+/// visible_at)`: the planner then knows nothing of them, as after a burst of posts.
+pub async fn unanalysed_messages(uri: String, select: &str) -> sea_orm::DatabaseConnection {
+    use sea_orm::ConnectionTrait;
+    Fixture::new().await;
+    let db = postgres_session(uri).await;
+    db.execute_unprepared(&format!(
+        "CREATE TEMPORARY TABLE messages (LIKE public.messages INCLUDING ALL);
+         INSERT INTO messages (id, project, queue, client_id, body, ttl, created, expires,
+            visible_at) {select}"
+    ))
+    .await
+    .expect("a temporary copy of messages");
+    db
+}
+
+/// The rows a plan's filters read and dropped (`Rows Removed by Filter`), over all its nodes.
+pub fn rows_removed(plan: &str) -> u64 {
+    plan.lines()
+        .filter_map(|l| l.split("Rows Removed by Filter:").nth(1))
+        .map(|n| n.trim().parse::<u64>().expect("a row count"))
+        .sum()
+}
+
 /// What PostgreSQL prints for `explain` (an EXPLAIN statement), as one text.
 pub async fn plan_of(db: &sea_orm::DatabaseConnection, explain: String) -> String {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};

@@ -238,21 +238,14 @@ async fn an_encrypted_queue_hands_back_plaintext() {
 /// temporary copy of the table, which autovacuum never analyses.
 #[tokio::test]
 async fn postgres_deletes_by_id_use_the_id_index_without_statistics() {
-    use sea_orm::ConnectionTrait;
     let Some(uri) = crate::postgres_uri() else {
         return;
     };
-    // The schema is made when the store first opens.
-    Fixture::new().await;
-    let db = crate::postgres_session(uri).await;
-    db.execute_unprepared(
-        "CREATE TEMPORARY TABLE messages (LIKE public.messages INCLUDING ALL);
-         INSERT INTO messages (id, project, queue, client_id, body, ttl, created, expires,
-            visible_at)
-         SELECT 'm' || i, 'p', 'q', 'c', '1', 60, 0, 60000, 0 FROM generate_series(1, 3000) i",
+    let db = crate::unanalysed_messages(
+        uri,
+        "SELECT 'm' || i, 'p', 'q', 'c', '1', 60, 0, 60000, 0 FROM generate_series(1, 3000) i",
     )
-    .await
-    .unwrap();
+    .await;
     // The delete of gather.rs (PostgreSQL's deletes by id), for one message.
     let plan = crate::plan_of(
         &db,
