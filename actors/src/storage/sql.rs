@@ -450,20 +450,34 @@ fn greatest(backend: DbBackend) -> &'static str {
     }
 }
 
-/// How a claim's or a pop's statement names the rows that `pick` (a SELECT of `seq`,
-/// ordered and limited) chooses: what goes before the statement, and the condition.
+/// How a claim's or a pop's statement names the rows it takes: the first `limit` free
+/// messages of the queue whose project, name and the time are the placeholders `project`,
+/// `queue` and `now`. Answers what goes before the statement, and the condition.
+///
+/// The search reads `expires + 0`: no index on `expires` may serve it. With few queues in
+/// the table the generic plan took that index and sorted what it found, reading every other
+/// queue's live rows; the key `(project, queue, seq)` is the only path left, and it reads
+/// this queue's rows in order (contract: claims.rs).
 ///
 /// PostgreSQL locks them (`FOR UPDATE SKIP LOCKED`, so concurrent claimers take different
-/// rows) and must run `pick` once: written as `seq IN (pick)`, its planner may rescan the
-/// subquery per row of the queue, and with SKIP LOCKED each rescan can pick other rows (a
+/// rows) and must run the search once: written as `seq IN (search)`, its planner may rescan
+/// the subquery per row of the queue, and with SKIP LOCKED each rescan can pick other rows (a
 /// claim of 2 took 3). A materialized CTE runs once. The statement must then reach the
 /// picked rows without walking the queue, whatever the planner believes of the table: as
 /// `seq = ANY(...)` alone it was a filter over every row of the queue (5-10 ms a claim
 /// behind 3,000 messages), and as a join on `seq` it could be a loop over the queue's rows.
-/// The picked range's bounds are conditions on the key `(project, queue, seq)`, which the
-/// index scan always takes: it reads from the first picked row to the last, the rows the
-/// pick itself walked past.
-fn picked(backend: DbBackend, pick: &str) -> (String, String) {
+/// The picked range's bounds are conditions on the key, which the index scan always takes:
+/// it reads from the first picked row to the last, the rows the search itself walked past.
+fn picked(
+    backend: DbBackend,
+    (project, queue, now): (&str, &str, &str),
+    limit: u32,
+) -> (String, String) {
+    let pick = format!(
+        "SELECT seq FROM messages
+         WHERE project = {project} AND queue = {queue} AND expires + 0 > {now}
+         AND claim_expires <= {now} AND visible_at <= {now} ORDER BY seq LIMIT {limit}"
+    );
     match backend {
         DbBackend::Postgres => (
             format!("WITH picked(s) AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED) "),

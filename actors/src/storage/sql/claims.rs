@@ -131,16 +131,7 @@ impl SqlStore {
 /// new expiry, `$6`/`$7` the queue's project and name. Public so that the contract suite
 /// checks PostgreSQL's plan of this very text.
 pub fn claim_statement(backend: DbBackend, limit: u32) -> String {
-    // `expires + 0`: no index on `expires` may serve this search. With few queues in the
-    // table the generic plan took that index and sorted what it found, reading every other
-    // queue's live rows; the key `(project, queue, seq)` is the only path left, and it reads
-    // this queue's rows in order (contract: claims.rs).
-    let pick = format!(
-        "SELECT seq FROM messages
-         WHERE project = $6 AND queue = $7 AND expires + 0 > $4 AND claim_expires <= $4
-         AND visible_at <= $4 ORDER BY seq LIMIT {limit}"
-    );
-    let (with, picked) = picked(backend, &pick);
+    let (with, picked) = picked(backend, ("$6", "$7", "$4"), limit);
     format!(
         "{with}UPDATE messages SET claim_id = $1, claim_expires = $2, claim_ttl = $3,
             claim_created = $4, claim_count = claim_count + 1,

@@ -244,13 +244,7 @@ impl MessageStore for SqlStore {
 /// `$1`/`$2` the queue's project and name and `$3` the time. Public so that the contract
 /// suite checks PostgreSQL's plan of this very text.
 pub fn pop_statement(backend: DbBackend, limit: u32) -> String {
-    // `expires + 0`: as a claim's search (claims.rs), by the queue's key only.
-    let pick = format!(
-        "SELECT seq FROM messages
-         WHERE project = $1 AND queue = $2 AND expires + 0 > $3 AND claim_expires <= $3
-         AND visible_at <= $3 ORDER BY seq LIMIT {limit}"
-    );
-    let (with, picked) = picked(backend, &pick);
+    let (with, picked) = picked(backend, ("$1", "$2", "$3"), limit);
     format!(
         "{with}DELETE FROM messages WHERE project = $1 AND queue = $2 AND {picked}
          AND claim_expires <= $3
