@@ -187,7 +187,8 @@ async fn a_purge_keeps_what_a_live_claim_holds() {
 /// on `seq` alone it walked every older message of every queue in `seq` order.
 #[tokio::test]
 async fn postgres_claims_read_only_their_own_queue() {
-    use sea_orm::ConnectionTrait;
+    use sea_orm::{ConnectionTrait, DbBackend};
+    use zaqar_actors::storage::sql::claim_statement;
     let Some(uri) = crate::postgres_uri() else {
         return;
     };
@@ -204,24 +205,23 @@ async fn postgres_claims_read_only_their_own_queue() {
     db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
         .await
         .unwrap();
-    // The claim's search, as claims.rs writes it.
-    db.execute_unprepared(
-        "PREPARE claimable(text, text, bigint) AS SELECT seq FROM messages
-         WHERE project = $1 AND queue = $2 AND expires + 0 > $3 AND claim_expires <= $3
-         AND visible_at <= $3 ORDER BY seq LIMIT 10 FOR UPDATE SKIP LOCKED",
-    )
-    .await
-    .unwrap();
+    // The claim, as the store writes it.
+    let claim = claim_statement(DbBackend::Postgres, 10);
+    db.execute_unprepared(&format!("PREPARE claim AS {claim}"))
+        .await
+        .unwrap();
     let now = f.clock.now_ms();
     let plan = crate::plan_of(
         &db,
         format!(
-            "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE claimable('{}', 'small', {now})",
+            "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE claim('c1', {}, 60, {now}, {}, '{}', 'small')",
+            now + 60_000,
+            now + 90_000,
             f.project
         ),
     )
     .await;
-    db.execute_unprepared("DEALLOCATE claimable").await.unwrap();
+    db.execute_unprepared("DEALLOCATE claim").await.unwrap();
     let removed = crate::rows_removed(&plan);
     assert_eq!(removed, 0, "the claim read other queues' rows:\n{plan}");
     assert!(plan.contains("rows=1 "), "{plan}");
@@ -237,15 +237,14 @@ async fn postgres_claims_read_only_their_own_queue() {
 async fn postgres_claims_and_pops_read_only_the_rows_they_take() {
     use sea_orm::{ConnectionTrait, DbBackend};
     use zaqar_actors::storage::sql::{claim_statement, pop_statement};
-    let Some(uri) = crate::postgres_uri() else {
-        return;
-    };
-    let db = crate::unanalysed_messages(
-        uri,
+    let Some(db) = crate::unanalysed_messages(
         "SELECT q || i, 'p', q, 'c', '1', 60, 0, 60000, 0
          FROM generate_series(1, 3000) i, (VALUES ('q'), ('r')) AS v(q)",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
         .await
         .unwrap();

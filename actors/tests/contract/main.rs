@@ -162,12 +162,14 @@ pub async fn postgres_session(uri: String) -> sea_orm::DatabaseConnection {
     sea_orm::Database::connect(opts).await.expect("PostgreSQL")
 }
 
-/// A PostgreSQL session (after the store has made the schema) whose `messages` is a
-/// temporary copy of the table, which autovacuum never analyses, holding the rows that
-/// `select` gives for `(id, project, queue, client_id, body, ttl, created, expires,
-/// visible_at)`: the planner then knows nothing of them, as after a burst of posts.
-pub async fn unanalysed_messages(uri: String, select: &str) -> sea_orm::DatabaseConnection {
+/// On PostgreSQL (none on other stores), a session (after the store has made the schema)
+/// whose `messages` is a temporary copy of the table, which autovacuum never analyses,
+/// holding the rows that `select` gives for `(id, project, queue, client_id, body, ttl,
+/// created, expires, visible_at)`: the planner then knows nothing of them, as after a burst
+/// of posts.
+pub async fn unanalysed_messages(select: &str) -> Option<sea_orm::DatabaseConnection> {
     use sea_orm::ConnectionTrait;
+    let uri = postgres_uri()?;
     Fixture::new().await;
     let db = postgres_session(uri).await;
     db.execute_unprepared(&format!(
@@ -177,7 +179,7 @@ pub async fn unanalysed_messages(uri: String, select: &str) -> sea_orm::Database
     ))
     .await
     .expect("a temporary copy of messages");
-    db
+    Some(db)
 }
 
 /// The rows a plan's filters read and dropped (`Rows Removed by Filter`), over all its nodes.

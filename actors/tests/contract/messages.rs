@@ -238,14 +238,13 @@ async fn an_encrypted_queue_hands_back_plaintext() {
 /// temporary copy of the table, which autovacuum never analyses.
 #[tokio::test]
 async fn postgres_deletes_by_id_use_the_id_index_without_statistics() {
-    let Some(uri) = crate::postgres_uri() else {
-        return;
-    };
-    let db = crate::unanalysed_messages(
-        uri,
+    let Some(db) = crate::unanalysed_messages(
         "SELECT 'm' || i, 'p', 'q', 'c', '1', 60, 0, 60000, 0 FROM generate_series(1, 3000) i",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     // The delete of gather.rs (PostgreSQL's deletes by id), for one message.
     let plan = crate::plan_of(
         &db,
